@@ -1,0 +1,44 @@
+// Format facts shared by both backends: ggml type ids, block geometry, and the
+// activation format each weight type is dotted against in 'q8' precision.
+
+export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
+export type ActivationType = 'f32' | 'q8_0' | 'q8_1';
+export type Precision = 'q8' | 'f32';
+
+export interface TypeInfo {
+  readonly name: WeightType;
+  /** ggml_type id, as written in GGUF files */
+  readonly ggmlId: number;
+  /** elements per block (1 for float types) */
+  readonly blockSize: number;
+  /** bytes per block */
+  readonly blockBytes: number;
+  readonly bitsPerWeight: number;
+  /** what activations are quantized to in 'q8' precision ('f32': not quantized) */
+  readonly activation: ActivationType;
+}
+
+function info(name: WeightType, ggmlId: number, blockSize: number, blockBytes: number, activation: ActivationType): TypeInfo {
+  return Object.freeze({ name, ggmlId, blockSize, blockBytes, bitsPerWeight: (blockBytes * 8) / blockSize, activation });
+}
+
+export const TYPES: Readonly<Record<WeightType, TypeInfo>> = Object.freeze({
+  f32: info('f32', 0, 1, 4, 'f32'),
+  f16: info('f16', 1, 1, 2, 'f32'),
+  bf16: info('bf16', 30, 1, 2, 'f32'),
+  q8_0: info('q8_0', 8, 32, 34, 'q8_0'),
+  q4_0: info('q4_0', 2, 32, 18, 'q8_0'),
+  q4_1: info('q4_1', 3, 32, 20, 'q8_1'),
+});
+
+/** Activation block geometry: q8_0 = {fp16 d, int8 qs[32]}, q8_1 = {fp16 d, fp16 s, int8 qs[32]}. */
+export const ACTIVATION_BLOCK_BYTES: Readonly<Record<Exclude<ActivationType, 'f32'>, number>> = Object.freeze({
+  q8_0: 34,
+  q8_1: 36,
+});
+
+export const WEIGHT_TYPES = Object.freeze(Object.keys(TYPES) as WeightType[]);
+
+export function isWeightType(t: unknown): t is WeightType {
+  return typeof t === 'string' && Object.prototype.hasOwnProperty.call(TYPES, t);
+}

@@ -1,0 +1,47 @@
+// The kernel table: one entry per (ISA, type). Every ISA file fills in the
+// entries it accelerates; the rest stay the portable scalar ones, so a table
+// is always complete (the simdjson-style "one interface, many implementations").
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "types.h"
+
+namespace qk {
+
+// All lengths are element counts; k is a multiple of the type's block size.
+// Row pointers have no alignment guarantee (ggml blocks are 18, 20, 34 bytes).
+using QuantizeRowFn = void (*)(const float* x, uint8_t* y, int64_t k);
+using DequantizeRowFn = void (*)(const uint8_t* x, float* y, int64_t k);
+// 'q8' precision: w is one weight row, a one activation row already in the
+// type's activation format (TypeTraits::act_type).
+using VecDotFn = float (*)(int64_t k, const uint8_t* w, const uint8_t* a);
+// 'f32' precision: weights dequantized on the fly, float FMA with x.
+using VecDotF32Fn = float (*)(int64_t k, const uint8_t* w, const float* x);
+
+struct TypeKernels {
+  QuantizeRowFn quantize_row = nullptr;      // weights: llama.cpp reference quantizer, bit-exact
+  QuantizeRowFn quantize_act = nullptr;      // activation formats only (q8_0, q8_1): 127/amax, ties-to-even
+  DequantizeRowFn dequantize_row = nullptr;
+  VecDotFn vec_dot = nullptr;                // null for float types: they use vec_dot_f32
+  VecDotF32Fn vec_dot_f32 = nullptr;
+};
+
+enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };
+const char* isa_name(int isa);
+int isa_from_name(const char* name);  // -1 when unknown
+
+struct KernelTable {
+  int isa = kIsaScalar;
+  TypeKernels type[kTypeIdLimit];
+};
+
+// Each fills only what it implements, on top of a table already holding the
+// entries of the level below. Defined in kernels_<isa>.cc; the x86 ones exist
+// only on x86-64, the NEON one only on aarch64.
+void fill_scalar(KernelTable& t);
+void fill_avx2(KernelTable& t);
+void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
+void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
+
+}  // namespace qk

@@ -1,0 +1,232 @@
+// Portable scalar kernels: the reference every SIMD variant is tested against,
+// and what runs where no SIMD level is available. Quantizers follow llama.cpp's
+// reference quantizers operation for operation (the build uses
+// -ffp-contract=off so no multiply-add is fused).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "fp16.h"
+#include "kernels.h"
+
+namespace qk {
+namespace {
+
+inline float load_f32(const uint8_t* p) { float f; std::memcpy(&f, p, 4); return f; }
+inline uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+inline void store_u16(uint8_t* p, uint16_t v) { p[0] = static_cast<uint8_t>(v); p[1] = static_cast<uint8_t>(v >> 8); }
+
+// ---- float types --------------------------------------------------------
+
+void quantize_f32(const float* x, uint8_t* y, int64_t k) { std::memcpy(y, x, static_cast<size_t>(k) * 4); }
+void dequantize_f32(const uint8_t* x, float* y, int64_t k) { std::memcpy(y, x, static_cast<size_t>(k) * 4); }
+float dot_f32_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t i = 0; i < k; ++i) acc += load_f32(w + 4 * i) * x[i];
+  return acc;
+}
+
+void quantize_f16(const float* x, uint8_t* y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) store_u16(y + 2 * i, f32_to_fp16(x[i]));
+}
+void dequantize_f16(const uint8_t* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) y[i] = fp16_to_f32(load_u16(x + 2 * i));
+}
+float dot_f16_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t i = 0; i < k; ++i) acc += fp16_to_f32(load_u16(w + 2 * i)) * x[i];
+  return acc;
+}
+
+void quantize_bf16(const float* x, uint8_t* y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) store_u16(y + 2 * i, f32_to_bf16(x[i]));
+}
+void dequantize_bf16(const uint8_t* x, float* y, int64_t k) {
+  for (int64_t i = 0; i < k; ++i) y[i] = bf16_to_f32(load_u16(x + 2 * i));
+}
+float dot_bf16_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t i = 0; i < k; ++i) acc += bf16_to_f32(load_u16(w + 2 * i)) * x[i];
+  return acc;
+}
+
+// ---- q4_0 ---------------------------------------------------------------
+
+void quantize_q4_0(const float* x, uint8_t* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += QK32, y += sizeof(BlockQ4_0)) {
+    float amax = 0.f, m = 0.f;
+    for (int i = 0; i < QK32; ++i) {
+      if (std::fabs(x[i]) > amax) { amax = std::fabs(x[i]); m = x[i]; }
+    }
+    const float d = m / -8.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    store_u16(y, f32_to_fp16(d));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      const float t0 = x[j] * id, t1 = x[j + 16] * id;
+      const int q0 = std::min(15, static_cast<int>(t0 + 8.5f));
+      const int q1 = std::min(15, static_cast<int>(t1 + 8.5f));
+      y[2 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+void dequantize_q4_0(const uint8_t* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += sizeof(BlockQ4_0), y += QK32) {
+    const float d = fp16_to_f32(load_u16(x));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      y[j] = static_cast<float>((x[2 + j] & 0xF) - 8) * d;
+      y[j + 16] = static_cast<float>((x[2 + j] >> 4) - 8) * d;
+    }
+  }
+}
+float dot_q4_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ4_0), a += sizeof(BlockQ8_0)) {
+    const int8_t* qy = reinterpret_cast<const int8_t*>(a + 2);
+    int s = 0;
+    for (int j = 0; j < QK32 / 2; ++j) {
+      s += ((w[2 + j] & 0xF) - 8) * qy[j] + ((w[2 + j] >> 4) - 8) * qy[j + 16];
+    }
+    acc += (fp16_to_f32(load_u16(w)) * fp16_to_f32(load_u16(a))) * static_cast<float>(s);
+  }
+  return acc;
+}
+float dot_q4_0_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ4_0), x += QK32) {
+    const float d = fp16_to_f32(load_u16(w));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      acc += static_cast<float>((w[2 + j] & 0xF) - 8) * d * x[j];
+      acc += static_cast<float>((w[2 + j] >> 4) - 8) * d * x[j + 16];
+    }
+  }
+  return acc;
+}
+
+// ---- q4_1 ---------------------------------------------------------------
+
+void quantize_q4_1(const float* x, uint8_t* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += QK32, y += sizeof(BlockQ4_1)) {
+    float mn = 3.402823466e38f, mx = -3.402823466e38f;
+    for (int i = 0; i < QK32; ++i) {
+      if (x[i] < mn) mn = x[i];
+      if (x[i] > mx) mx = x[i];
+    }
+    const float d = (mx - mn) / 15.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    store_u16(y, f32_to_fp16(d));
+    store_u16(y + 2, f32_to_fp16(mn));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      const float t0 = (x[j] - mn) * id, t1 = (x[j + 16] - mn) * id;
+      const int q0 = std::min(15, static_cast<int>(t0 + 0.5f));
+      const int q1 = std::min(15, static_cast<int>(t1 + 0.5f));
+      y[4 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+    }
+  }
+}
+void dequantize_q4_1(const uint8_t* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += sizeof(BlockQ4_1), y += QK32) {
+    const float d = fp16_to_f32(load_u16(x)), m = fp16_to_f32(load_u16(x + 2));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      y[j] = static_cast<float>(x[4 + j] & 0xF) * d + m;
+      y[j + 16] = static_cast<float>(x[4 + j] >> 4) * d + m;
+    }
+  }
+}
+float dot_q4_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ4_1), a += sizeof(BlockQ8_1)) {
+    const int8_t* qy = reinterpret_cast<const int8_t*>(a + 4);
+    int s = 0;
+    for (int j = 0; j < QK32 / 2; ++j) s += (w[4 + j] & 0xF) * qy[j] + (w[4 + j] >> 4) * qy[j + 16];
+    const float dxdy = fp16_to_f32(load_u16(w)) * fp16_to_f32(load_u16(a));
+    const float msy = fp16_to_f32(load_u16(w + 2)) * fp16_to_f32(load_u16(a + 2));
+    acc += dxdy * static_cast<float>(s) + msy;
+  }
+  return acc;
+}
+float dot_q4_1_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ4_1), x += QK32) {
+    const float d = fp16_to_f32(load_u16(w)), m = fp16_to_f32(load_u16(w + 2));
+    for (int j = 0; j < QK32 / 2; ++j) {
+      acc += (static_cast<float>(w[4 + j] & 0xF) * d + m) * x[j];
+      acc += (static_cast<float>(w[4 + j] >> 4) * d + m) * x[j + 16];
+    }
+  }
+  return acc;
+}
+
+// ---- q8_0 (weights) and the q8_0 / q8_1 activation quantizers ----------
+
+void quantize_q8_0(const float* x, uint8_t* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += QK32, y += sizeof(BlockQ8_0)) {
+    float amax = 0.f;
+    for (int i = 0; i < QK32; ++i) amax = amax > std::fabs(x[i]) ? amax : std::fabs(x[i]);
+    const float d = amax / 127.f;
+    const float id = d != 0.f ? 1.f / d : 0.f;
+    store_u16(y, f32_to_fp16(d));
+    for (int i = 0; i < QK32; ++i) y[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::roundf(x[i] * id)));
+  }
+}
+void dequantize_q8_0(const uint8_t* x, float* y, int64_t k) {
+  for (int64_t b = 0; b < k / QK32; ++b, x += sizeof(BlockQ8_0), y += QK32) {
+    const float d = fp16_to_f32(load_u16(x));
+    for (int i = 0; i < QK32; ++i) y[i] = static_cast<float>(static_cast<int8_t>(x[2 + i])) * d;
+  }
+}
+float dot_q8_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ8_0), a += sizeof(BlockQ8_0)) {
+    const int8_t* qx = reinterpret_cast<const int8_t*>(w + 2);
+    const int8_t* qy = reinterpret_cast<const int8_t*>(a + 2);
+    int s = 0;
+    for (int i = 0; i < QK32; ++i) s += qx[i] * qy[i];
+    acc += (fp16_to_f32(load_u16(w)) * fp16_to_f32(load_u16(a))) * static_cast<float>(s);
+  }
+  return acc;
+}
+float dot_q8_0_f32(int64_t k, const uint8_t* w, const float* x) {
+  float acc = 0.f;
+  for (int64_t b = 0; b < k / QK32; ++b, w += sizeof(BlockQ8_0), x += QK32) {
+    const float d = fp16_to_f32(load_u16(w));
+    for (int i = 0; i < QK32; ++i) acc += static_cast<float>(static_cast<int8_t>(w[2 + i])) * d * x[i];
+  }
+  return acc;
+}
+
+// Activations: multiplier 127/amax and ties-to-even, as llama.cpp's x86 path;
+// one choice for every ISA and the JS fallback, so quantized activations are
+// identical everywhere.
+template <bool kWithSum>
+void quantize_act_q8(const float* x, uint8_t* y, int64_t k) {
+  constexpr int kHead = kWithSum ? 4 : 2;
+  for (int64_t b = 0; b < k / QK32; ++b, x += QK32, y += kHead + QK32) {
+    float amax = 0.f;
+    for (int i = 0; i < QK32; ++i) amax = amax > std::fabs(x[i]) ? amax : std::fabs(x[i]);
+    const float d = amax / 127.f;
+    const float id = amax != 0.f ? 127.f / amax : 0.f;
+    store_u16(y, f32_to_fp16(d));
+    int sum = 0;
+    for (int i = 0; i < QK32; ++i) {
+      const int q = static_cast<int>(std::nearbyintf(x[i] * id));
+      y[kHead + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
+      sum += q;
+    }
+    if (kWithSum) store_u16(y + 2, f32_to_fp16(static_cast<float>(sum) * d));
+  }
+}
+
+}  // namespace
+
+void fill_scalar(KernelTable& t) {
+  t.isa = kIsaScalar;
+  t.type[kF32] = {quantize_f32, nullptr, dequantize_f32, nullptr, dot_f32_f32};
+  t.type[kF16] = {quantize_f16, nullptr, dequantize_f16, nullptr, dot_f16_f32};
+  t.type[kBF16] = {quantize_bf16, nullptr, dequantize_bf16, nullptr, dot_bf16_f32};
+  t.type[kQ4_0] = {quantize_q4_0, nullptr, dequantize_q4_0, dot_q4_0_q8_0, dot_q4_0_f32};
+  t.type[kQ4_1] = {quantize_q4_1, nullptr, dequantize_q4_1, dot_q4_1_q8_1, dot_q4_1_f32};
+  t.type[kQ8_0] = {quantize_q8_0, quantize_act_q8<false>, dequantize_q8_0, dot_q8_0_q8_0, dot_q8_0_f32};
+  t.type[kQ8_1] = {nullptr, quantize_act_q8<true>, nullptr, nullptr, nullptr};
+}
+
+}  // namespace qk

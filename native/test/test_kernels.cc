@@ -1,0 +1,194 @@
+// Every SIMD table entry against the scalar table, on every ISA this CPU runs:
+// quantizers and dequantizers byte for byte, dot products within
+// 1e-5 * sum|x * w| (only the float summation order may differ).
+// Also runs under qemu-aarch64 for the NEON kernels.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "dispatch.h"
+#include "fp16.h"
+
+using namespace qk;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+void fail(const std::string& what) {
+  if (++g_failures <= 30) std::printf("FAIL %s\n", what.c_str());
+}
+
+enum Pattern { kNormal, kZeros, kEqual, kOutlier, kSubnormal, kNegZero, kTiny, kMixed, kPatternCount };
+const char* pattern_name(int p) {
+  static const char* n[] = {"normal", "zeros", "equal", "outlier", "subnormal", "negzero", "tiny", "mixed"};
+  return n[p];
+}
+
+std::vector<float> make(int pattern, int64_t k, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(static_cast<size_t>(k));
+  for (auto& v : x) v = nd(rng);
+  switch (pattern) {
+    case kZeros: for (auto& v : x) v = 0.f; break;
+    case kEqual: for (auto& v : x) v = 0.375f; break;
+    case kOutlier:
+      for (size_t i = 0; i < x.size(); i += 37) x[i] = (i & 1) ? -3.0e4f : 2.5e4f;
+      break;
+    case kSubnormal: for (auto& v : x) v *= 1e-39f; break;
+    case kNegZero: for (size_t i = 0; i < x.size(); ++i) if (i % 3) x[i] = -0.f; break;
+    case kTiny: for (auto& v : x) v *= 1e-6f; break;
+    case kMixed:
+      for (size_t i = 0; i < x.size(); ++i) {
+        const size_t blk = (i / 32) % 4;
+        if (blk == 1) x[i] = 0.f;
+        else if (blk == 2) x[i] = -1.25f;
+        else if (blk == 3 && i % 32 == 5) x[i] = 1e3f;
+      }
+      break;
+    default: break;
+  }
+  return x;
+}
+
+bool same_float(float a, float b) {
+  uint32_t ua, ub;
+  std::memcpy(&ua, &a, 4);
+  std::memcpy(&ub, &b, 4);
+  return ua == ub || (std::isnan(a) && std::isnan(b));
+}
+
+bool close(float got, float want, double bound) {
+  if (std::isnan(want) || std::isinf(want)) return same_float(got, want) || (std::isnan(got) && std::isnan(want));
+  return std::fabs(static_cast<double>(got) - want) <= bound;
+}
+
+// One byte of slack in front makes every row pointer misaligned on purpose.
+struct Buf {
+  std::vector<uint8_t> raw;
+  uint8_t* p;
+  explicit Buf(size_t n) : raw(n + 1, 0xA5), p(raw.data() + 1) {}
+};
+
+void check_type(const KernelTable& ref, const KernelTable& simd, int type, int64_t k, int pattern, std::mt19937& rng) {
+  const TypeTraits& tt = *type_traits(type);
+  const TypeKernels& r = ref.type[type];
+  const TypeKernels& s = simd.type[type];
+  char ctx[160];
+  std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s]", isa_name(simd.isa), tt.name, static_cast<long long>(k), pattern_name(pattern));
+  const std::vector<float> x = make(pattern, k, rng);
+  const size_t rb = row_bytes(tt, k);
+
+  Buf qr(rb), qs(rb);
+  r.quantize_row(x.data(), qr.p, k);
+  s.quantize_row(x.data(), qs.p, k);
+  ++g_checks;
+  if (std::memcmp(qr.p, qs.p, rb) != 0) {
+    size_t at = 0;
+    while (qr.p[at] == qs.p[at]) ++at;
+    fail(std::string("quantize_row ") + ctx + " first differing byte " + std::to_string(at));
+  }
+
+  std::vector<float> dr(static_cast<size_t>(k)), ds(static_cast<size_t>(k));
+  r.dequantize_row(qr.p, dr.data(), k);
+  s.dequantize_row(qr.p, ds.data(), k);
+  ++g_checks;
+  for (int64_t i = 0; i < k; ++i) {
+    if (!same_float(dr[i], ds[i])) { fail(std::string("dequantize_row ") + ctx + " at " + std::to_string(i)); break; }
+  }
+
+  // Activations: another random vector (normal or the same pattern).
+  const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
+  double mag = 0;
+  for (int64_t i = 0; i < k; ++i) mag += std::fabs(static_cast<double>(act[i]) * dr[i]);
+  const double bound = 1e-5 * mag + 1e-30;
+
+  ++g_checks;
+  const float fr = r.vec_dot_f32(k, qr.p, act.data());
+  const float fs = s.vec_dot_f32(k, qr.p, act.data());
+  if (!close(fs, fr, bound)) {
+    fail(std::string("vec_dot_f32 ") + ctx + " got " + std::to_string(fs) + " want " + std::to_string(fr));
+  }
+
+  if (tt.act_type == kF32) return;
+  const TypeTraits& at = *type_traits(tt.act_type);
+  const size_t ab = row_bytes(at, k);
+  Buf ar(ab), as(ab);
+  ref.type[tt.act_type].quantize_act(act.data(), ar.p, k);
+  simd.type[tt.act_type].quantize_act(act.data(), as.p, k);
+  ++g_checks;
+  if (std::memcmp(ar.p, as.p, ab) != 0) fail(std::string("quantize_act ") + at.name + " " + ctx);
+
+  // Bound for the integer path: terms are dequantized weight * dequantized activation.
+  std::vector<float> adq(static_cast<size_t>(k));
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const uint8_t* blk = ar.p + b * at.block_bytes;
+    const float d = fp16_to_f32(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
+    const int8_t* q = reinterpret_cast<const int8_t*>(blk + at.block_bytes - 32);
+    for (int i = 0; i < 32; ++i) adq[b * 32 + i] = q[i] * d;
+  }
+  double qmag = 0;
+  for (int64_t i = 0; i < k; ++i) qmag += std::fabs(static_cast<double>(adq[i]) * dr[i]);
+  if (type == kQ4_1) {  // the min term adds |m * s| per block
+    for (int64_t b = 0; b < k / 32; ++b) {
+      const uint8_t* w = qr.p + b * 20;
+      const uint8_t* a = ar.p + b * 36;
+      qmag += std::fabs(static_cast<double>(fp16_to_f32(static_cast<uint16_t>(w[2] | (w[3] << 8)))) *
+                        fp16_to_f32(static_cast<uint16_t>(a[2] | (a[3] << 8))));
+    }
+  }
+  ++g_checks;
+  const float vr = r.vec_dot(k, qr.p, ar.p);
+  const float vs = s.vec_dot(k, qr.p, ar.p);
+  if (!close(vs, vr, 1e-5 * qmag + 1e-30)) {
+    fail(std::string("vec_dot ") + ctx + " got " + std::to_string(vs) + " want " + std::to_string(vr));
+  }
+}
+
+// Worked example TV-2 of the format reference: a q4_0 block from llama.cpp.
+void check_golden_block() {
+  float x[32];
+  for (int i = 0; i < 32; ++i) x[i] = (i - 16) / 4.f;
+  const uint8_t want[18] = {0x00, 0x38, 0x80, 0x91, 0x91, 0xa2, 0xa2, 0xb3, 0xb3,
+                            0xc4, 0xc4, 0xd5, 0xd5, 0xe6, 0xe6, 0xf7, 0xf7, 0xf8};
+  for (int isa = 0; isa < kIsaCount; ++isa) {
+    if (!isa_supported(isa)) continue;
+    uint8_t got[18];
+    kernels_for(isa).type[kQ4_0].quantize_row(x, got, 32);
+    ++g_checks;
+    if (std::memcmp(got, want, 18) != 0) fail(std::string("TV-2 q4_0 block on ") + isa_name(isa));
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(1234);
+  check_golden_block();
+  const KernelTable& ref = kernels_for(kIsaScalar);
+  const int types[] = {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1};
+  const int64_t block_ks[] = {32, 64, 96, 160, 256, 1024, 4096 + 32, 8192};
+  const int64_t float_ks[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 63, 65, 129, 1000, 4099};
+  int isas_tested = 0;
+  for (int isa = 1; isa < kIsaCount; ++isa) {
+    if (!isa_supported(isa)) continue;
+    ++isas_tested;
+    std::printf("testing %s against scalar\n", isa_name(isa));
+    const KernelTable& simd = kernels_for(isa);
+    for (int type : types) {
+      for (int p = 0; p < kPatternCount; ++p) {
+        for (int64_t k : block_ks) check_type(ref, simd, type, k, p, rng);
+        if (type_traits(type)->block_size == 1) {
+          for (int64_t k : float_ks) check_type(ref, simd, type, k, p, rng);
+        }
+      }
+    }
+  }
+  std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
+  std::printf("isas tested against scalar: %d (best here: %s)\n", isas_tested, isa_name(best_isa()));
+  return g_failures ? 1 : 0;
+}
