@@ -1,0 +1,26 @@
+import type { WeightType } from './types';
+
+/** 0 = 'q8', 1 = 'f32': the addon takes an integer so the hot path passes no strings. */
+export type PrecisionCode = 0 | 1;
+
+export interface BackendInfo {
+  isa: string;
+  isas: string[];
+  threads: number;
+}
+
+/**
+ * What the public API needs from an implementation. Arguments arrive already
+ * validated by lib/validate.ts; the native backend re-checks them anyway.
+ */
+export interface Backend {
+  readonly name: 'native' | 'js';
+  quantize(type: WeightType, src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
+  dequantize(type: WeightType, data: Uint8Array, rows: number, cols: number, out: Float32Array): void;
+  matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): void;
+  matmulAsync(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): Promise<Float32Array>;
+  quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
+  info(): BackendInfo;
+  setIsa(isa: string): void;
+  setThreads(n: number): void;
+}

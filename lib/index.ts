@@ -1,0 +1,182 @@
+// qkernels: quantized LLM weight kernels for Node.js.
+import type { Backend, PrecisionCode } from './backend';
+import { QkError } from './errors';
+import { jsBackend } from './js/backend';
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadNative, packageRoot } from './native';
+import { TYPES, WEIGHT_TYPES, type Precision, type TypeInfo, type WeightType } from './types';
+import { checkCols, checkCount, checkF32, checkMatrix, checkType, checkU8 } from './validate';
+
+export { QkError } from './errors';
+export type { QkErrorCode } from './errors';
+export type { WeightType, TypeInfo, Precision, ActivationType } from './types';
+export { WEIGHT_TYPES } from './types';
+
+export interface QuantizedMatrix {
+  readonly type: WeightType;
+  /** N: output features */
+  readonly rows: number;
+  /** K: input features; a multiple of the type's block size */
+  readonly cols: number;
+  /** rows * rowBytes(type, cols) bytes in the ggml layout; a view, never a copy */
+  readonly data: Uint8Array;
+}
+
+export interface MatmulOptions {
+  /** 'q8' (default): activations quantized per block and dotted in integers, as llama.cpp; 'f32': weights dequantized on the fly. */
+  precision?: Precision;
+}
+
+export type Isa = 'avx512' | 'avx2' | 'neon' | 'scalar' | 'js';
+
+export interface BackendReport {
+  name: 'native' | 'js';
+  isa: Isa;
+  isas: string[];
+  threads: number;
+  version: string;
+}
+
+const VERSION: string = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version;
+
+function chooseBackend(): Backend {
+  const want = process.env.QKERNELS_BACKEND;
+  if (want === 'js') return jsBackend;
+  if (want !== undefined && want !== '' && want !== 'native') {
+    throw new QkError('ERR_QK_BACKEND', `QKERNELS_BACKEND must be 'native' or 'js'; got '${want}'`);
+  }
+  try {
+    return loadNative();
+  } catch (e) {
+    if (want === 'native') {
+      throw new QkError('ERR_QK_BACKEND', `QKERNELS_BACKEND=native but the native addon did not load: ${(e as Error).message}`);
+    }
+    return jsBackend;
+  }
+}
+
+const impl: Backend = chooseBackend();
+
+function applyEnvironment(): void {
+  const isa = process.env.QKERNELS_ISA;
+  if (isa) impl.setIsa(isa);
+  const threads = process.env.QKERNELS_THREADS;
+  if (threads) {
+    const n = Number(threads);
+    if (!Number.isInteger(n) || n < 1 || n > 256) {
+      throw new QkError('ERR_QK_ARG', `QKERNELS_THREADS must be an integer in [1, 256]; got '${threads}'`);
+    }
+    impl.setThreads(n);
+  }
+}
+applyEnvironment();
+
+export function typeInfo(type: WeightType): TypeInfo {
+  return checkType(type);
+}
+
+export function rowBytes(type: WeightType, cols: number): number {
+  const t = checkType(type);
+  return (checkCols(t, cols, 'cols') / t.blockSize) * t.blockBytes;
+}
+
+export interface QuantizeOptions {
+  /** Write into this buffer (exactly rows * rowBytes(type, cols) bytes) instead of allocating. */
+  out?: Uint8Array;
+}
+
+/** Quantizes a rows x cols row-major matrix with llama.cpp's reference quantizer for `type`. */
+export function quantize(src: Float32Array, rows: number, cols: number, type: WeightType, opts?: QuantizeOptions): QuantizedMatrix {
+  const t = checkType(type);
+  checkCount(rows, 'rows', 0);
+  checkCols(t, cols, 'cols');
+  checkF32(src, 'src', rows * cols, true);
+  const bytes = rows * (cols / t.blockSize) * t.blockBytes;
+  const data = opts?.out !== undefined ? checkU8(opts.out, 'opts.out', bytes, true) : new Uint8Array(bytes);
+  if (impl.name === 'js') {
+    // The native layer scans for NaN itself; the JS kernels need it done here.
+    for (let i = 0; i < src.length; i++) {
+      const v = src[i];
+      if (v - v !== 0) {
+        throw new QkError('ERR_QK_VALUE', `src[${i}] is ${Number.isNaN(v) ? 'NaN' : 'infinite'} (row ${Math.floor(i / cols)}, col ${i % cols}); quantize needs finite values`);
+      }
+    }
+  }
+  impl.quantize(t.name, src, rows, cols, data);
+  return Object.freeze({ type: t.name, rows, cols, data });
+}
+
+/** Expands a matrix to float32 (rows x cols, row-major). */
+export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array {
+  const t = checkMatrix(w);
+  const n = w.rows * w.cols;
+  const dst = out !== undefined ? checkF32(out, 'out', n, false) : new Float32Array(n);
+  impl.dequantize(t.name, w.data, w.rows, w.cols, dst);
+  return dst;
+}
+
+function precisionCode(opts: MatmulOptions | undefined): PrecisionCode {
+  if (opts === undefined || opts.precision === undefined || opts.precision === 'q8') return 0;
+  if (opts.precision === 'f32') return 1;
+  throw new QkError('ERR_QK_ARG', `opts.precision must be 'q8' or 'f32'; got '${String(opts.precision)}'`);
+}
+
+/** y = x · Wᵀ: x is m x K, the result m x N (row-major). Allocation-free when `out` is given. */
+export function matmul(w: QuantizedMatrix, x: Float32Array, m: number, out?: Float32Array, opts?: MatmulOptions): Float32Array {
+  const t = checkMatrix(w);
+  checkCount(m, 'm', 1);
+  checkF32(x, 'x', m * w.cols, true);
+  const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
+  impl.matmul(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts));
+  return y;
+}
+
+/** matmul on a worker thread; the buffers must not be modified until it settles. */
+export function matmulAsync(w: QuantizedMatrix, x: Float32Array, m: number, out?: Float32Array, opts?: MatmulOptions): Promise<Float32Array> {
+  try {
+    const t = checkMatrix(w);
+    checkCount(m, 'm', 1);
+    checkF32(x, 'x', m * w.cols, true);
+    const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
+    return impl.matmulAsync(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * The activation quantization 'q8' precision applies before integer dot
+ * products (q8_0 blocks for q4_0/q8_0 weights, q8_1 for q4_1), in the ggml
+ * layout. Exposed for tests and for callers that want to inspect it.
+ */
+export function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number): Uint8Array {
+  const t = checkType(type);
+  if (t.activation === 'f32') throw new QkError('ERR_QK_TYPE', `${type} weights take f32 activations; there is nothing to quantize`);
+  checkCount(m, 'm', 1);
+  checkCols(t, k, 'k');
+  checkF32(x, 'x', m * k, true);
+  const dst = new Uint8Array(m * (k / 32) * (t.activation === 'q8_1' ? 36 : 34));
+  impl.quantizeActivations(t.name, x, m, k, dst);
+  return dst;
+}
+
+export function backend(): BackendReport {
+  const i = impl.info();
+  return { name: impl.name, isa: i.isa as Isa, isas: i.isas, threads: i.threads, version: VERSION };
+}
+
+/** Forces a kernel set ('auto' = the best this CPU runs); throws QkError for one the CPU lacks. */
+export function setIsa(isa: 'auto' | Isa): void {
+  if (typeof isa !== 'string') throw new QkError('ERR_QK_ISA', `isa must be a string; got ${typeof isa}`);
+  impl.setIsa(isa);
+}
+
+export function setThreads(n: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 256) {
+    throw new QkError('ERR_QK_ARG', `threads must be an integer in [1, 256]; got ${String(n)}`);
+  }
+  impl.setThreads(n);
+}
+
+export { TYPES };

@@ -1,0 +1,79 @@
+// The whole API on the TypeScript kernels: the fallback where no native build
+// loads, and the oracle the native backend is tested against.
+import type { Backend, PrecisionCode } from '../backend';
+import { QkError } from '../errors';
+import { ACTIVATION_BLOCK_BYTES, TYPES, type WeightType } from '../types';
+import { jsKernels, quantizeActivationRow } from './kernels';
+
+// Grows to the largest activation seen, then is reused: matmul allocates nothing.
+let scratch = new Uint8Array(0);
+
+function activationScratch(bytes: number): Uint8Array {
+  if (scratch.length < bytes) scratch = new Uint8Array(Math.max(bytes, scratch.length * 2));
+  return scratch;
+}
+
+function rowBytes(type: WeightType, cols: number): number {
+  const t = TYPES[type];
+  return (cols / t.blockSize) * t.blockBytes;
+}
+
+function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number, dst: Uint8Array): void {
+  const act = TYPES[type].activation;
+  if (act === 'f32') throw new QkError('ERR_QK_TYPE', `${type} weights take f32 activations; there is nothing to quantize`);
+  const ab = (k / 32) * ACTIVATION_BLOCK_BYTES[act];
+  for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * k, dst, i * ab, k);
+}
+
+function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): void {
+  const kern = jsKernels[type];
+  const rb = rowBytes(type, cols);
+  const act = TYPES[type].activation;
+  if (precision === 0 && act !== 'f32') {
+    const ab = (cols / 32) * ACTIVATION_BLOCK_BYTES[act];
+    const a = activationScratch(m * ab);
+    for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * cols, a, i * ab, cols);
+    for (let i = 0; i < m; i++) {
+      const yo = i * rows;
+      for (let n = 0; n < rows; n++) out[yo + n] = kern.dotQ8(w, n * rb, a, i * ab, cols);
+    }
+    return;
+  }
+  for (let i = 0; i < m; i++) {
+    const yo = i * rows;
+    for (let n = 0; n < rows; n++) out[yo + n] = kern.dotF32(w, n * rb, x, i * cols, cols);
+  }
+}
+
+export const jsBackend: Backend = {
+  name: 'js',
+  quantize(type, src, rows, cols, dst) {
+    const kern = jsKernels[type];
+    const rb = rowBytes(type, cols);
+    for (let r = 0; r < rows; r++) kern.quantizeRow(src, r * cols, dst, r * rb, cols);
+  },
+  dequantize(type, data, rows, cols, out) {
+    const kern = jsKernels[type];
+    const rb = rowBytes(type, cols);
+    for (let r = 0; r < rows; r++) kern.dequantizeRow(data, r * rb, out, r * cols, cols);
+  },
+  matmul,
+  matmulAsync(type, w, rows, cols, x, m, out, precision) {
+    try {
+      matmul(type, w, rows, cols, x, m, out, precision);
+      return Promise.resolve(out);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  },
+  quantizeActivations,
+  info: () => ({ isa: 'js', isas: ['js'], threads: 1 }),
+  setIsa(isa) {
+    if (isa !== 'auto' && isa !== 'js') {
+      throw new QkError('ERR_QK_ISA', `isa '${isa}' is not available on the js backend; expected 'auto' or 'js'`);
+    }
+  },
+  setThreads() {
+    /* the TypeScript kernels run on the calling thread */
+  },
+};

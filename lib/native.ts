@@ -1,0 +1,57 @@
+// Loads the N-API addon (a prebuild when one matches, else the local build).
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Backend, BackendInfo, PrecisionCode } from './backend';
+import { QkError } from './errors';
+import { TYPES, type WeightType } from './types';
+
+interface Addon {
+  quantize(type: number, src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
+  dequantize(type: number, data: Uint8Array, rows: number, cols: number, out: Float32Array): void;
+  matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): void;
+  matmulAsync(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): Promise<Float32Array>;
+  quantizeActivations(type: number, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
+  info(): BackendInfo & { bestIsa: string; defaultThreads: number };
+  setIsa(isa: string): void;
+  setThreads(n: number): void;
+  setErrorClass(cls: new (code: string, message: string) => Error): void;
+}
+
+/** The package root: the nearest folder above this file whose package.json is ours. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 5; i++) {
+    const pj = path.join(dir, 'package.json');
+    if (fs.existsSync(pj)) {
+      try {
+        if (JSON.parse(fs.readFileSync(pj, 'utf8')).name === 'qkernels') return dir;
+      } catch {
+        /* keep looking */
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return path.join(__dirname, '..', '..');
+}
+
+export function loadNative(): Backend {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const load = require('node-gyp-build') as (dir: string) => Addon;
+  const addon = load(packageRoot());
+  addon.setErrorClass(QkError as unknown as new (code: string, message: string) => Error);
+  const id = (t: WeightType) => TYPES[t].ggmlId;
+  return {
+    name: 'native',
+    quantize: (t, src, rows, cols, dst) => addon.quantize(id(t), src, rows, cols, dst),
+    dequantize: (t, data, rows, cols, out) => addon.dequantize(id(t), data, rows, cols, out),
+    matmul: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmul(id(t), w, rows, cols, x, m, out, p),
+    matmulAsync: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmulAsync(id(t), w, rows, cols, x, m, out, p),
+    quantizeActivations: (t, x, m, k, dst) => addon.quantizeActivations(id(t), x, m, k, dst),
+    info: () => {
+      const i = addon.info();
+      return { isa: i.isa, isas: i.isas, threads: i.threads };
+    },
+    setIsa: (isa) => addon.setIsa(isa),
+    setThreads: (n) => addon.setThreads(n),
+  };
+}

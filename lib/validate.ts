@@ -1,0 +1,76 @@
+// Argument checks shared by both backends. They build strings only when they
+// fail, so a valid call allocates nothing here.
+import { QkError } from './errors';
+import { isWeightType, TYPES, WEIGHT_TYPES, type TypeInfo, type WeightType } from './types';
+
+const MAX_DIM = 2 ** 40;
+
+function describe(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `'${v}'`;
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return v.constructor.name;
+  return typeof v;
+}
+
+export function checkType(type: unknown, name = 'type'): TypeInfo {
+  if (!isWeightType(type)) {
+    throw new QkError('ERR_QK_TYPE', `${name} must be one of ${WEIGHT_TYPES.join(', ')}; got ${describe(type)}`);
+  }
+  return TYPES[type];
+}
+
+export function checkCount(v: unknown, name: string, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > MAX_DIM) {
+    throw new QkError('ERR_QK_SHAPE', `${name} must be an integer >= ${min}; got ${describe(v)}`);
+  }
+  return v;
+}
+
+export function checkCols(t: TypeInfo, cols: unknown, name: string): number {
+  const c = checkCount(cols, name, 1);
+  if (c % t.blockSize !== 0) {
+    throw new QkError('ERR_QK_SHAPE', `${name} must be a multiple of ${t.blockSize} for ${t.name} (its block size); got ${c}`);
+  }
+  return c;
+}
+
+function isDetached(buf: ArrayBufferLike): boolean {
+  const d = (buf as { detached?: boolean }).detached;
+  return d === true || buf.byteLength === 0;
+}
+
+export function checkF32(a: unknown, name: string, want: number, exact: boolean): Float32Array {
+  if (!(a instanceof Float32Array)) throw new QkError('ERR_QK_ARG', `${name} must be a Float32Array; got ${describe(a)}`);
+  return checkLength(a, name, want, exact, 'floats') as Float32Array;
+}
+
+export function checkU8(a: unknown, name: string, want: number, exact: boolean): Uint8Array {
+  if (!(a instanceof Uint8Array)) throw new QkError('ERR_QK_ARG', `${name} must be a Uint8Array; got ${describe(a)}`);
+  return checkLength(a, name, want, exact, 'bytes') as Uint8Array;
+}
+
+function checkLength(a: Float32Array | Uint8Array, name: string, want: number, exact: boolean, unit: string): Float32Array | Uint8Array {
+  const n = a.length;
+  if (exact ? n === want : n >= want) return a;
+  if (want > 0 && isDetached(a.buffer)) throw new QkError('ERR_QK_ARG', `${name}'s ArrayBuffer is detached (expected ${want} ${unit})`);
+  throw new QkError('ERR_QK_LENGTH', `${name} must hold ${exact ? 'exactly' : 'at least'} ${want} ${unit}; got ${n}`);
+}
+
+export interface MatrixLike {
+  readonly type: WeightType;
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Uint8Array;
+}
+
+/** Checks a QuantizedMatrix argument and returns its type info. */
+export function checkMatrix(w: unknown, name = 'w'): TypeInfo {
+  if (typeof w !== 'object' || w === null) throw new QkError('ERR_QK_ARG', `${name} must be a QuantizedMatrix {type, rows, cols, data}; got ${describe(w)}`);
+  const m = w as MatrixLike;
+  const t = checkType(m.type, `${name}.type`);
+  const rows = checkCount(m.rows, `${name}.rows`, 0);
+  const cols = checkCols(t, m.cols, `${name}.cols`);
+  checkU8(m.data, `${name}.data`, rows * (cols / t.blockSize) * t.blockBytes, true);
+  return t;
+}

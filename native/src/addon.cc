@@ -1,0 +1,252 @@
+// The only file that knows about JavaScript: unwraps arguments, re-checks
+// them through qk::ops, and maps a failed Status to a thrown QkError.
+#include <napi.h>
+
+#include <cmath>
+#include <string>
+
+#include "dispatch.h"
+#include "ops.h"
+#include "pool.h"
+
+namespace {
+
+struct AddonData {
+  Napi::FunctionReference error_class;  // lib/errors.ts QkError(code, message)
+};
+
+Napi::Error make_error(Napi::Env env, const char* code, const std::string& message) {
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data && !data->error_class.IsEmpty()) {
+    Napi::Object e = data->error_class.New({Napi::String::New(env, code), Napi::String::New(env, message)});
+    return Napi::Error(env, e);
+  }
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+// Arguments come from lib/native.ts, which has already validated them; these
+// checks exist so that the addon never trusts its caller with memory.
+struct ArgError {
+  const char* code;
+  std::string message;
+};
+
+int64_t int_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) throw ArgError{qk::kErrArg, std::string(name) + " must be a number"};
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(v) || v != std::floor(v) || v < -9007199254740991.0 || v > 9007199254740991.0) {
+    throw ArgError{qk::kErrShape, std::string(name) + " must be an integer, got " + std::to_string(v)};
+  }
+  return static_cast<int64_t>(v);
+}
+
+template <typename T>
+Napi::TypedArrayOf<T> array_arg(const Napi::CallbackInfo& info, size_t i, const char* name, const char* kind) {
+  if (i >= info.Length() || !info[i].IsTypedArray()) throw ArgError{qk::kErrArg, std::string(name) + " must be a " + kind};
+  Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
+  const napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_uint8_array;
+  if (ta.TypedArrayType() != want) throw ArgError{qk::kErrArg, std::string(name) + " must be a " + kind};
+  if (ta.ArrayBuffer().IsDetached()) throw ArgError{qk::kErrArg, std::string(name) + "'s ArrayBuffer is detached"};
+  return ta.As<Napi::TypedArrayOf<T>>();
+}
+
+qk::Precision precision_arg(const Napi::CallbackInfo& info, size_t i) {
+  const int64_t p = int_arg(info, i, "precision");
+  if (p != 0 && p != 1) throw ArgError{qk::kErrArg, "precision must be 'q8' or 'f32'"};
+  return p == 0 ? qk::Precision::kQ8 : qk::Precision::kF32;
+}
+
+template <typename Fn>
+Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
+  Napi::Env env = info.Env();
+  try {
+    qk::Status s = fn();
+    if (!s.ok()) make_error(env, s.code, s.message).ThrowAsJavaScriptException();
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// quantize(typeId, src: Float32Array, rows, cols, dst: Uint8Array)
+Napi::Value Quantize(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto src = array_arg<float>(info, 1, "src", "Float32Array");
+    const int64_t rows = int_arg(info, 2, "rows"), cols = int_arg(info, 3, "cols");
+    auto dst = array_arg<uint8_t>(info, 4, "dst", "Uint8Array");
+    return qk::quantize(type, src.Data(), src.ElementLength(), rows, cols, dst.Data(), dst.ElementLength());
+  });
+}
+
+// dequantize(typeId, data: Uint8Array, rows, cols, out: Float32Array)
+Napi::Value Dequantize(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto src = array_arg<uint8_t>(info, 1, "data", "Uint8Array");
+    const int64_t rows = int_arg(info, 2, "rows"), cols = int_arg(info, 3, "cols");
+    auto out = array_arg<float>(info, 4, "out", "Float32Array");
+    return qk::dequantize(type, src.Data(), src.ElementLength(), rows, cols, out.Data(), out.ElementLength());
+  });
+}
+
+// matmul(typeId, w: Uint8Array, rows, cols, x: Float32Array, m, out: Float32Array, precision)
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto w = array_arg<uint8_t>(info, 1, "w.data", "Uint8Array");
+    const int64_t rows = int_arg(info, 2, "w.rows"), cols = int_arg(info, 3, "w.cols");
+    auto x = array_arg<float>(info, 4, "x", "Float32Array");
+    const int64_t m = int_arg(info, 5, "m");
+    auto out = array_arg<float>(info, 6, "out", "Float32Array");
+    const qk::Precision p = precision_arg(info, 7);
+    return qk::matmul(type, w.Data(), w.ElementLength(), rows, cols, x.Data(), x.ElementLength(), m, out.Data(),
+                      out.ElementLength(), p);
+  });
+}
+
+// quantizeActivations(typeId, x: Float32Array, m, k, dst: Uint8Array)
+Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto x = array_arg<float>(info, 1, "x", "Float32Array");
+    const int64_t m = int_arg(info, 2, "m"), k = int_arg(info, 3, "k");
+    auto dst = array_arg<uint8_t>(info, 4, "dst", "Uint8Array");
+    return qk::quantize_activations(type, x.Data(), x.ElementLength(), m, k, dst.Data(), dst.ElementLength());
+  });
+}
+
+// The async matmul pins its four arguments (references keep the typed arrays
+// and their buffers alive) until the promise settles.
+class MatmulWorker : public Napi::AsyncWorker {
+ public:
+  MatmulWorker(Napi::Env env, int type, Napi::Uint8Array w, int64_t rows, int64_t cols, Napi::Float32Array x, int64_t m,
+               Napi::Float32Array out, qk::Precision p)
+      : Napi::AsyncWorker(env, "qkernels.matmulAsync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        type_(type), rows_(rows), cols_(cols), m_(m), p_(p),
+        w_ptr_(w.Data()), w_len_(w.ElementLength()),
+        x_ptr_(x.Data()), x_len_(x.ElementLength()),
+        out_ptr_(out.Data()), out_len_(out.ElementLength()) {
+    w_ref_ = Napi::Persistent(static_cast<Napi::Object>(w));
+    x_ref_ = Napi::Persistent(static_cast<Napi::Object>(x));
+    out_ref_ = Napi::Persistent(static_cast<Napi::Object>(out));
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    status_ = qk::matmul(type_, w_ptr_, w_len_, rows_, cols_, x_ptr_, x_len_, m_, out_ptr_, out_len_, p_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.ok()) deferred_.Resolve(out_ref_.Value());
+    else deferred_.Reject(make_error(env, status_.code, status_.message).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int type_;
+  int64_t rows_, cols_, m_;
+  qk::Precision p_;
+  const uint8_t* w_ptr_;
+  size_t w_len_;
+  const float* x_ptr_;
+  size_t x_len_;
+  float* out_ptr_;
+  size_t out_len_;
+  Napi::ObjectReference w_ref_, x_ref_, out_ref_;
+  qk::Status status_;
+};
+
+Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto w = array_arg<uint8_t>(info, 1, "w.data", "Uint8Array");
+    const int64_t rows = int_arg(info, 2, "w.rows"), cols = int_arg(info, 3, "w.cols");
+    auto x = array_arg<float>(info, 4, "x", "Float32Array");
+    const int64_t m = int_arg(info, 5, "m");
+    auto out = array_arg<float>(info, 6, "out", "Float32Array");
+    const qk::Precision p = precision_arg(info, 7);
+    auto* worker = new MatmulWorker(env, type, w, rows, cols, x, m, out, p);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", qk::isa_name(qk::active_isa()));
+  o.Set("bestIsa", qk::isa_name(qk::best_isa()));
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t n = 0;
+  for (int i = qk::kIsaCount - 1; i >= 0; --i) {
+    if (qk::isa_supported(i)) isas.Set(n++, qk::isa_name(i));
+  }
+  o.Set("isas", isas);
+  o.Set("threads", qk::thread_count());
+  o.Set("defaultThreads", qk::default_thread_count());
+  return o;
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    make_error(env, qk::kErrArg, "isa must be a string").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  const int isa = name == "auto" ? qk::best_isa() : qk::isa_from_name(name.c_str());
+  if (isa < 0 || !qk::set_active_isa(isa)) {
+    std::string have;
+    for (int i = qk::kIsaCount - 1; i >= 0; --i) {
+      if (qk::isa_supported(i)) have += std::string(have.empty() ? "" : ", ") + qk::isa_name(i);
+    }
+    make_error(env, qk::kErrIsa,
+               "isa '" + name + "' is " + (isa < 0 ? "unknown" : "not supported by this CPU or build") + "; expected 'auto' or one of: " + have)
+        .ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int64_t n = int_arg(info, 0, "threads");
+    if (n < 1 || n > 256) return qk::Status::Error(qk::kErrArg, "threads must be an integer in [1, 256], got " + std::to_string(n));
+    qk::set_thread_count(static_cast<int>(n));
+    return qk::Status::Ok();
+  });
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  AddonData* data = info.Env().GetInstanceData<AddonData>();
+  if (info.Length() >= 1 && info[0].IsFunction()) data->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new AddonData());
+  exports.Set("quantize", Napi::Function::New(env, Quantize));
+  exports.Set("dequantize", Napi::Function::New(env, Dequantize));
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("matmulAsync", Napi::Function::New(env, MatmulAsync));
+  exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(qkernels, Init)

@@ -1,0 +1,212 @@
+#include "ops.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "dispatch.h"
+#include "pool.h"
+
+namespace qk {
+
+const char* const kErrType = "ERR_QK_TYPE";
+const char* const kErrShape = "ERR_QK_SHAPE";
+const char* const kErrLength = "ERR_QK_LENGTH";
+const char* const kErrValue = "ERR_QK_VALUE";
+const char* const kErrIsa = "ERR_QK_ISA";
+const char* const kErrArg = "ERR_QK_ARG";
+
+namespace {
+
+// 2^40 elements bounds every product below far from int64/size_t overflow.
+constexpr int64_t kMaxDim = int64_t{1} << 40;
+
+Status weight_type(int type, const TypeTraits** out) {
+  const TypeTraits* t = type_traits(type);
+  if (!t || !t->is_weight) return Status::Error(kErrType, "type id " + std::to_string(type) + " is not a supported weight type");
+  *out = t;
+  return Status::Ok();
+}
+
+Status check_shape(const TypeTraits& t, int64_t rows, int64_t cols, const char* rows_name, const char* cols_name) {
+  if (rows < 0 || rows > kMaxDim) return Status::Error(kErrShape, std::string(rows_name) + " must be an integer in [0, 2^40], got " + std::to_string(rows));
+  if (cols <= 0 || cols > kMaxDim) return Status::Error(kErrShape, std::string(cols_name) + " must be a positive integer, got " + std::to_string(cols));
+  if (cols % t.block_size != 0) {
+    return Status::Error(kErrShape, std::string(cols_name) + " must be a multiple of " + std::to_string(t.block_size) +
+                                        " for " + t.name + ", got " + std::to_string(cols));
+  }
+  if (static_cast<double>(rows) * static_cast<double>(cols) > static_cast<double>(kMaxDim)) {
+    return Status::Error(kErrShape, std::string(rows_name) + " x " + cols_name + " is too large");
+  }
+  return Status::Ok();
+}
+
+Status check_len(const char* name, size_t got, size_t want, const char* unit) {
+  if (got != want) {
+    return Status::Error(kErrLength, std::string(name) + " must hold exactly " + std::to_string(want) + " " + unit + ", got " + std::to_string(got));
+  }
+  return Status::Ok();
+}
+
+Status check_at_least(const char* name, size_t got, size_t want, const char* unit) {
+  if (got < want) {
+    return Status::Error(kErrLength, std::string(name) + " is too short: needs " + std::to_string(want) + " " + unit + ", got " + std::to_string(got));
+  }
+  return Status::Ok();
+}
+
+template <typename Fn>
+void for_rows(int64_t rows, int64_t grain, Fn& fn) {
+  parallel_for(rows, grain, [](void* c, int64_t b, int64_t e) { (*static_cast<Fn*>(c))(b, e); }, &fn);
+}
+
+int64_t grain_for(int64_t rows, int64_t row_cost) {
+  // Aim for chunks of ~64K elements of work, and at least 4 chunks per thread when there is enough.
+  int64_t g = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(1, row_cost));
+  const int64_t per_thread = rows / (4 * thread_count());
+  if (per_thread >= 1 && g > per_thread) g = per_thread;
+  return g;
+}
+
+// The calling thread's reusable buffer for quantized activations: grows, never shrinks.
+std::vector<uint8_t>& scratch() {
+  thread_local std::vector<uint8_t> buf;
+  return buf;
+}
+
+}  // namespace
+
+size_t activation_bytes(int type, int64_t m, int64_t k) {
+  const TypeTraits* t = type_traits(type);
+  if (!t || t->act_type == kF32 || m < 0 || k < 0) return 0;
+  return static_cast<size_t>(m) * row_bytes(*type_traits(t->act_type), k);
+}
+
+Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+  const TypeTraits* t;
+  Status s = weight_type(type, &t);
+  if (!s.ok()) return s;
+  if (!(s = check_shape(*t, rows, cols, "rows", "cols")).ok()) return s;
+  const size_t n = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+  const size_t rb = row_bytes(*t, cols);
+  if (!(s = check_len("src", src_len, n, "floats")).ok()) return s;
+  if (!(s = check_len("dst", dst_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(src[i])) {
+      return Status::Error(kErrValue, std::string("src[") + std::to_string(i) + "] is " + (std::isnan(src[i]) ? "NaN" : "infinite") +
+                                          " (row " + std::to_string(i / cols) + ", col " + std::to_string(i % cols) + "); quantize needs finite values");
+    }
+  }
+  const QuantizeRowFn q = active_kernels().type[type].quantize_row;
+  auto fn = [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) q(src + r * cols, dst + r * rb, cols);
+  };
+  for_rows(rows, grain_for(rows, cols * 8), fn);
+  return Status::Ok();
+}
+
+Status dequantize(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, float* dst, size_t dst_len) {
+  const TypeTraits* t;
+  Status s = weight_type(type, &t);
+  if (!s.ok()) return s;
+  if (!(s = check_shape(*t, rows, cols, "rows", "cols")).ok()) return s;
+  const size_t rb = row_bytes(*t, cols);
+  if (!(s = check_len("data", src_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  if (!(s = check_at_least("out", dst_len, static_cast<size_t>(rows) * static_cast<size_t>(cols), "floats")).ok()) return s;
+  const DequantizeRowFn dq = active_kernels().type[type].dequantize_row;
+  auto fn = [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) dq(src + r * rb, dst + r * cols, cols);
+  };
+  for_rows(rows, grain_for(rows, cols), fn);
+  return Status::Ok();
+}
+
+Status quantize_activations(int type, const float* x, size_t x_len, int64_t m, int64_t k, uint8_t* dst, size_t dst_len) {
+  const TypeTraits* t;
+  Status s = weight_type(type, &t);
+  if (!s.ok()) return s;
+  if (t->act_type == kF32) return Status::Error(kErrType, std::string(t->name) + " weights take f32 activations; there is nothing to quantize");
+  if (!(s = check_shape(*t, m, k, "m", "k")).ok()) return s;
+  const TypeTraits& at = *type_traits(t->act_type);
+  if (!(s = check_len("x", x_len, static_cast<size_t>(m) * static_cast<size_t>(k), "floats")).ok()) return s;
+  const size_t ab = row_bytes(at, k);
+  if (!(s = check_len("dst", dst_len, static_cast<size_t>(m) * ab, "bytes")).ok()) return s;
+  const QuantizeRowFn qa = active_kernels().type[t->act_type].quantize_act;
+  for (int64_t i = 0; i < m; ++i) qa(x + i * k, dst + i * ab, k);
+  return Status::Ok();
+}
+
+namespace {
+
+// Rows of W are visited in tiles small enough to stay in L1/L2 while every
+// activation row passes over them, so m > 1 reads each weight byte from
+// memory once.
+constexpr int64_t kRowTile = 8;
+
+struct MatmulJob {
+  const TypeKernels* k;
+  const uint8_t* w;
+  size_t rb;
+  int64_t rows, cols, m;
+  const float* x;
+  const uint8_t* act;
+  size_t ab;
+  float* out;
+  bool int_path;
+};
+
+void matmul_range(void* ctx, int64_t begin, int64_t end) {
+  const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  for (int64_t n0 = begin; n0 < end; n0 += kRowTile) {
+    const int64_t n1 = std::min(end, n0 + kRowTile);
+    for (int64_t i = 0; i < j.m; ++i) {
+      float* y = j.out + i * j.rows;
+      if (j.int_path) {
+        const uint8_t* a = j.act + i * j.ab;
+        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot(j.cols, j.w + n * j.rb, a);
+      } else {
+        const float* xi = j.x + i * j.cols;
+        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot_f32(j.cols, j.w + n * j.rb, xi);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,
+              float* out, size_t out_len, Precision p) {
+  const TypeTraits* t;
+  Status s = weight_type(type, &t);
+  if (!s.ok()) return s;
+  if (!(s = check_shape(*t, rows, cols, "w.rows", "w.cols")).ok()) return s;
+  if (m < 1 || m > kMaxDim) return Status::Error(kErrShape, "m must be a positive integer, got " + std::to_string(m));
+  if (static_cast<double>(m) * static_cast<double>(std::max(rows, cols)) > static_cast<double>(kMaxDim)) {
+    return Status::Error(kErrShape, "m x max(rows, cols) is too large");
+  }
+  const size_t rb = row_bytes(*t, cols);
+  if (!(s = check_len("w.data", w_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  if (!(s = check_len("x", x_len, static_cast<size_t>(m) * static_cast<size_t>(cols), "floats (m x w.cols)")).ok()) return s;
+  if (!(s = check_at_least("out", out_len, static_cast<size_t>(m) * static_cast<size_t>(rows), "floats (m x w.rows)")).ok()) return s;
+  if (rows == 0) return Status::Ok();
+
+  const KernelTable& kt = active_kernels();
+  MatmulJob job{&kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, out, false};
+  job.int_path = p == Precision::kQ8 && t->act_type != kF32;
+  if (job.int_path) {
+    const TypeTraits& at = *type_traits(t->act_type);
+    job.ab = row_bytes(at, cols);
+    std::vector<uint8_t>& buf = scratch();
+    if (buf.size() < static_cast<size_t>(m) * job.ab) buf.resize(static_cast<size_t>(m) * job.ab);
+    const QuantizeRowFn qa = kt.type[t->act_type].quantize_act;
+    for (int64_t i = 0; i < m; ++i) qa(x + i * cols, buf.data() + i * job.ab, cols);
+    job.act = buf.data();
+  }
+  // Tasks are rows of W; keep chunks tile-aligned and big enough to amortize the hand-off.
+  int64_t grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
+  grain = std::min<int64_t>(grain, 256);
+  parallel_for(rows, grain, matmul_range, &job);
+  return Status::Ok();
+}
+
+}  // namespace qk

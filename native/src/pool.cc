@@ -1,0 +1,147 @@
+#include "pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace qk {
+
+namespace {
+
+class Pool {
+ public:
+  ~Pool() { resize(0); }
+
+  void run(int64_t n, int64_t grain, RangeFn fn, void* ctx, int threads) {
+    std::lock_guard<std::mutex> job_lock(job_mu_);
+    const int64_t chunks = (n + grain - 1) / grain;
+    const int helpers = static_cast<int>(std::min<int64_t>(threads - 1, chunks - 1));
+    if (helpers <= 0) {
+      fn(ctx, 0, n);
+      return;
+    }
+    if (static_cast<int>(workers_.size()) != threads - 1) resize(threads - 1);
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      fn_ = fn;
+      ctx_ = ctx;
+      n_ = n;
+      grain_ = grain;
+      next_.store(0, std::memory_order_relaxed);
+      active_ = helpers;
+      wanted_ = helpers;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mu_);
+    done_.wait(lk, [&] { return active_ == 0; });
+  }
+
+ private:
+  void work() {
+    for (;;) {
+      const int64_t begin = next_.fetch_add(grain_, std::memory_order_relaxed);
+      if (begin >= n_) return;
+      fn_(ctx_, begin, std::min(n_, begin + grain_));
+    }
+  }
+
+  void worker_loop(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        wake_.wait(lk, [&] { return stop_ || (generation_ != seen && index < wanted_); });
+        if (stop_) return;
+        seen = generation_;
+      }
+      work();
+      std::lock_guard<std::mutex> lk(mu_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+
+  void resize(int count) {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+    for (int i = 0; i < count; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  }
+
+  std::mutex job_mu_;  // one job at a time
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  bool stop_ = false;
+  uint64_t generation_ = 0;
+  int active_ = 0;
+  int wanted_ = 0;
+  RangeFn fn_ = nullptr;
+  void* ctx_ = nullptr;
+  int64_t n_ = 0, grain_ = 1;
+  std::atomic<int64_t> next_{0};
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: workers may outlive static teardown order
+  return *p;
+}
+
+int detect_physical_cores() {
+  std::set<std::pair<std::string, std::string>> cores;  // (physical id, core id)
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, phys = "0";
+  while (std::getline(in, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string key = line.substr(0, line.find_first_of(" \t"));
+    const std::string val = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (key == "physical") phys = val;
+    else if (key == "core" && line.rfind("core id", 0) == 0) cores.insert({phys, val});
+  }
+  const int logical = static_cast<int>(std::thread::hardware_concurrency());
+  if (!cores.empty()) return static_cast<int>(std::min<size_t>(cores.size(), logical > 0 ? logical : cores.size()));
+  return logical > 0 ? logical : 1;
+}
+
+std::atomic<int> g_threads{0};
+
+}  // namespace
+
+int default_thread_count() {
+  static const int n = detect_physical_cores();
+  return n;
+}
+
+int thread_count() {
+  const int n = g_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : default_thread_count();
+}
+
+void set_thread_count(int n) { g_threads.store(std::max(1, std::min(256, n)), std::memory_order_relaxed); }
+
+void parallel_for(int64_t n, int64_t grain, RangeFn fn, void* ctx) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  const int threads = thread_count();
+  if (threads <= 1 || n <= grain) {
+    fn(ctx, 0, n);
+    return;
+  }
+  pool().run(n, grain, fn, ctx, threads);
+}
+
+}  // namespace qk
