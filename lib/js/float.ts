@@ -30,9 +30,19 @@ export function dequantizeRowF32(src: Uint8Array, srcOff: number, dst: Float32Ar
   for (let i = 0; i < n; i++) out[i] = src[srcOff + i];
 }
 
+// The 'f32' dot products sum 32 products at a time into a partial sum, then
+// add it to the row accumulator: the same order as the scalar C++ kernels (so
+// the two agree bit for bit), and an error that grows with k/32, not k.
+const CHUNK = 32;
+
 export function dotF32F32(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
   let acc = 0;
-  for (let i = 0; i < k; i++) acc = Math.fround(acc + Math.fround(readF32(w, wOff + 4 * i) * x[xOff + i]));
+  for (let c = 0; c < k; c += CHUNK) {
+    const e = Math.min(k, c + CHUNK);
+    let s = 0;
+    for (let i = c; i < e; i++) s = Math.fround(s + Math.fround(readF32(w, wOff + 4 * i) * x[xOff + i]));
+    acc = Math.fround(acc + s);
+  }
   return acc;
 }
 
@@ -55,9 +65,14 @@ export function dequantizeRowF16(src: Uint8Array, srcOff: number, dst: Float32Ar
 
 export function dotF32F16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
   let acc = 0;
-  for (let i = 0; i < k; i++) {
-    const o = wOff + 2 * i;
-    acc = Math.fround(acc + Math.fround(f16BitsToF32(w[o] | (w[o + 1] << 8)) * x[xOff + i]));
+  for (let c = 0; c < k; c += CHUNK) {
+    const e = Math.min(k, c + CHUNK);
+    let s = 0;
+    for (let i = c; i < e; i++) {
+      const o = wOff + 2 * i;
+      s = Math.fround(s + Math.fround(f16BitsToF32(w[o] | (w[o + 1] << 8)) * x[xOff + i]));
+    }
+    acc = Math.fround(acc + s);
   }
   return acc;
 }
@@ -81,9 +96,14 @@ export function dequantizeRowBF16(src: Uint8Array, srcOff: number, dst: Float32A
 
 export function dotF32BF16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
   let acc = 0;
-  for (let i = 0; i < k; i++) {
-    const o = wOff + 2 * i;
-    acc = Math.fround(acc + Math.fround(bf16BitsToF32(w[o] | (w[o + 1] << 8)) * x[xOff + i]));
+  for (let c = 0; c < k; c += CHUNK) {
+    const e = Math.min(k, c + CHUNK);
+    let s = 0;
+    for (let i = c; i < e; i++) {
+      const o = wOff + 2 * i;
+      s = Math.fround(s + Math.fround(bf16BitsToF32(w[o] | (w[o + 1] << 8)) * x[xOff + i]));
+    }
+    acc = Math.fround(acc + s);
   }
   return acc;
 }

@@ -27,6 +27,16 @@ export function roundf(v: number): number {
   return v < 0 ? -Math.round(-v) : Math.round(v);
 }
 
+/**
+ * C's float-to-integer cast as llama.cpp's x86 build executes it: NaN or a
+ * value outside int32 becomes INT_MIN, whose low byte (the stored level) is 0.
+ * Reached only when a subnormal scale makes 1/d infinite; the golden files
+ * record level 0 there.
+ */
+function castLevel(v: number): number {
+  return Math.abs(v) < 2147483648 ? Math.trunc(v) : 0;
+}
+
 /** Round half to even (_mm256_round_ps nearest / vcvtnq): Math.round breaks ties upward. */
 export function rint(v: number): number {
   const r = Math.round(v);
@@ -52,8 +62,8 @@ export function quantizeRowQ4_0(src: Float32Array, srcOff: number, dst: Uint8Arr
     const id = d !== 0 ? fr(1 / d) : 0;
     putF16(dst, o, d);
     for (let j = 0; j < 16; j++) {
-      const lo = Math.min(15, Math.trunc(fr(fr(src[x0 + j] * id) + 8.5)));
-      const hi = Math.min(15, Math.trunc(fr(fr(src[x0 + j + 16] * id) + 8.5)));
+      const lo = Math.min(15, castLevel(fr(fr(src[x0 + j] * id) + 8.5)));
+      const hi = Math.min(15, castLevel(fr(fr(src[x0 + j + 16] * id) + 8.5)));
       dst[o + 2 + j] = lo | (hi << 4);
     }
   }
@@ -126,8 +136,8 @@ export function quantizeRowQ4_1(src: Float32Array, srcOff: number, dst: Uint8Arr
     putF16(dst, o, d);
     putF16(dst, o + 2, min);
     for (let j = 0; j < 16; j++) {
-      const lo = Math.min(15, Math.trunc(fr(fr(fr(src[x0 + j] - min) * id) + 0.5)));
-      const hi = Math.min(15, Math.trunc(fr(fr(fr(src[x0 + j + 16] - min) * id) + 0.5)));
+      const lo = Math.min(15, castLevel(fr(fr(fr(src[x0 + j] - min) * id) + 0.5)));
+      const hi = Math.min(15, castLevel(fr(fr(fr(src[x0 + j + 16] - min) * id) + 0.5)));
       dst[o + 4 + j] = lo | (hi << 4);
     }
   }
@@ -198,7 +208,7 @@ export function quantizeRowQ8_0(src: Float32Array, srcOff: number, dst: Uint8Arr
     const d = fr(amax / 127);
     const id = d !== 0 ? fr(1 / d) : 0;
     putF16(dst, o, d);
-    for (let i = 0; i < QK; i++) dst[o + 2 + i] = roundf(fr(src[x0 + i] * id)) & 0xff;
+    for (let i = 0; i < QK; i++) dst[o + 2 + i] = castLevel(roundf(fr(src[x0 + i] * id))) & 0xff;
   }
 }
 
@@ -260,7 +270,10 @@ function quantizeActivationBlocks(withSum: boolean, src: Float32Array, srcOff: n
       if (v > amax) amax = v;
     }
     const d = fr(amax / 127);
-    const id = amax !== 0 ? fr(127 / amax) : 0;
+    // 127/amax overflows for an all-zero block and for amax < ~3.7e-37; the
+    // fp16 scale is 0 there anyway, so levels are 0 (same rule in C++).
+    let id = fr(127 / amax);
+    if (!(id < Infinity)) id = 0;
     putF16(dst, o, d);
     let sum = 0;
     for (let i = 0; i < QK; i++) {

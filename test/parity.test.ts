@@ -1,0 +1,179 @@
+// Native (every ISA this CPU runs) against the TypeScript oracle: quantize,
+// dequantize and activation quantization byte for byte; matmul within
+// 1e-5 * sum_k |x[k] * W[n][k]| (only the float summation order differs).
+import { describe, expect, it } from 'vitest';
+import type { Backend } from '../lib/backend';
+import { TYPES, WEIGHT_TYPES, type WeightType } from '../lib/types';
+import { jsBackend, makeInput, nativeBackend, PATTERNS, type Pattern } from './helpers';
+
+const native = nativeBackend();
+if (!native) throw new Error('the native addon did not load: build it with `npm install` (node-gyp) before running the parity suite');
+const nat: Backend = native;
+
+const rowBytes = (t: WeightType, k: number) => (k / TYPES[t].blockSize) * TYPES[t].blockBytes;
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}
+
+function quantizeWith(b: Backend, t: WeightType, x: Float32Array, rows: number, cols: number): Uint8Array {
+  const out = new Uint8Array(rows * rowBytes(t, cols));
+  b.quantize(t, x, rows, cols, out);
+  return out;
+}
+
+/** Per-term magnitude bound of the 'q8' dot products: |xq| * (|q*d| + |min|). */
+function q8Bound(t: WeightType, w: Float32Array, wq: Uint8Array, act: Uint8Array, rows: number, cols: number, m: number): Float64Array {
+  const bound = new Float64Array(m * rows);
+  const ab = TYPES[t].activation === 'q8_1' ? 36 : 34;
+  const head = ab - 32;
+  const xq = new Float64Array(m * cols);
+  for (let i = 0; i < m; i++) {
+    for (let b = 0; b < cols / 32; b++) {
+      const o = i * (cols / 32) * ab + b * ab;
+      const d = halfToFloat(act[o] | (act[o + 1] << 8));
+      for (let j = 0; j < 32; j++) {
+        const q = (act[o + head + j] << 24) >> 24;
+        xq[i * cols + b * 32 + j] = q * d;
+      }
+    }
+  }
+  const rb = rowBytes(t, cols);
+  for (let n = 0; n < rows; n++) {
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let k = 0; k < cols; k++) {
+        let mn = 0;
+        if (t === 'q4_1') {
+          const o = n * rb + (k >> 5) * 20;
+          mn = halfToFloat(wq[o + 2] | (wq[o + 3] << 8));
+        }
+        s += Math.abs(xq[i * cols + k]) * (Math.abs(w[n * cols + k] - mn) + Math.abs(mn));
+      }
+      bound[i * rows + n] = s;
+    }
+  }
+  return bound;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+function f32Bound(w: Float32Array, x: Float32Array, rows: number, cols: number, m: number): Float64Array {
+  const bound = new Float64Array(m * rows);
+  for (let n = 0; n < rows; n++) {
+    for (let i = 0; i < m; i++) {
+      let s = 0;
+      for (let k = 0; k < cols; k++) s += Math.abs(w[n * cols + k] * x[i * cols + k]);
+      bound[i * rows + n] = s;
+    }
+  }
+  return bound;
+}
+
+function expectClose(got: Float32Array, want: Float32Array, bound: Float64Array, what: string): void {
+  let worst = -1;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    const w = want[i];
+    if (Number.isNaN(w) && Number.isNaN(g)) continue;
+    if (!Number.isFinite(w) && g === w) continue;
+    if (!(Math.abs(g - w) <= 1e-5 * bound[i] + 1e-35)) {
+      worst = i;
+      break;
+    }
+  }
+  if (worst >= 0) {
+    expect.fail(`${what}: out[${worst}] = ${got[worst]}, oracle ${want[worst]}, allowed ${1e-5 * bound[worst]}`);
+  }
+}
+
+// Shapes: m in 1..17, odd N, K from one block to 8192.
+interface Shape {
+  m: number;
+  n: number;
+  k: number;
+}
+const BLOCK_SHAPES: Shape[] = [
+  { m: 1, n: 1, k: 32 },
+  { m: 2, n: 3, k: 64 },
+  { m: 3, n: 5, k: 96 },
+  { m: 17, n: 7, k: 256 },
+  { m: 4, n: 9, k: 512 },
+  { m: 5, n: 3, k: 1024 },
+  { m: 1, n: 11, k: 4096 },
+  { m: 9, n: 3, k: 4160 },
+  { m: 1, n: 5, k: 8192 },
+  { m: 16, n: 33, k: 128 },
+  { m: 8, n: 1, k: 2048 },
+];
+const FLOAT_SHAPES: Shape[] = [...BLOCK_SHAPES, { m: 3, n: 5, k: 1 }, { m: 2, n: 3, k: 7 }, { m: 1, n: 7, k: 33 }, { m: 6, n: 5, k: 129 }, { m: 1, n: 3, k: 4099 }];
+
+const isas = nat.info().isas;
+
+describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
+  describe.each(WEIGHT_TYPES as WeightType[])('%s', (t) => {
+    const shapes = TYPES[t].blockSize === 1 ? FLOAT_SHAPES : BLOCK_SHAPES;
+    it.each(PATTERNS as readonly Pattern[])('pattern %s', (pattern) => {
+      nat.setIsa(isa);
+      let seed = 7;
+      for (const { m, n, k } of shapes) {
+        const what = `${isa} ${t} ${pattern} m=${m} n=${n} k=${k}`;
+        const wf = makeInput(pattern, n * k, seed++);
+        const x = makeInput(pattern === 'zeros' ? 'normal' : pattern, m * k, seed++);
+
+        const qn = quantizeWith(nat, t, wf, n, k);
+        const qj = quantizeWith(jsBackend, t, wf, n, k);
+        const at = firstDiff(qn, qj);
+        if (at >= 0) expect.fail(`${what}: quantize differs at byte ${at} (native ${qn[at]}, js ${qj[at]})`);
+
+        const dn = new Float32Array(n * k);
+        const dj = new Float32Array(n * k);
+        nat.dequantize(t, qj, n, k, dn);
+        jsBackend.dequantize(t, qj, n, k, dj);
+        const dat = firstDiff(new Uint8Array(dn.buffer), new Uint8Array(dj.buffer));
+        if (dat >= 0) expect.fail(`${what}: dequantize differs at element ${dat >> 2} (native ${dn[dat >> 2]}, js ${dj[dat >> 2]})`);
+
+        const yn = new Float32Array(m * n);
+        const yj = new Float32Array(m * n);
+        nat.matmul(t, qj, n, k, x, m, yn, 1);
+        jsBackend.matmul(t, qj, n, k, x, m, yj, 1);
+        expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision f32`);
+
+        if (TYPES[t].activation !== 'f32') {
+          const ab = m * (k / 32) * (TYPES[t].activation === 'q8_1' ? 36 : 34);
+          const an = new Uint8Array(ab);
+          const aj = new Uint8Array(ab);
+          nat.quantizeActivations(t, x, m, k, an);
+          jsBackend.quantizeActivations(t, x, m, k, aj);
+          const aat = firstDiff(an, aj);
+          if (aat >= 0) expect.fail(`${what}: activation quantization differs at byte ${aat} (native ${an[aat]}, js ${aj[aat]})`);
+          nat.matmul(t, qj, n, k, x, m, yn, 0);
+          jsBackend.matmul(t, qj, n, k, x, m, yj, 0);
+          expectClose(yn, yj, q8Bound(t, dj, qj, aj, n, k, m), `${what} precision q8`);
+        } else {
+          // Float weights take f32 activations in both precisions.
+          nat.matmul(t, qj, n, k, x, m, yn, 0);
+          expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision q8 (float type)`);
+        }
+      }
+      nat.setIsa('auto');
+    });
+  });
+});
+
+describe('parity setup', () => {
+  it('runs on every ISA the CPU reports, and the best one by default', () => {
+    nat.setIsa('auto');
+    expect(isas[0]).toBe(nat.info().isa);
+    expect(isas).toContain('scalar');
+  });
+});
