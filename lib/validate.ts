@@ -64,13 +64,13 @@ export interface MatrixLike {
   readonly data: Uint8Array;
 }
 
-/** Checks a QuantizedMatrix argument and returns its type info. */
-export function checkMatrix(w: unknown, name = 'w'): TypeInfo {
-  if (typeof w !== 'object' || w === null) throw new QkError('ERR_QK_ARG', `${name} must be a QuantizedMatrix {type, rows, cols, data}; got ${describe(w)}`);
+/** Checks a QuantizedMatrix argument (always named `w`; the names are literals so a valid call builds no strings). */
+export function checkMatrix(w: unknown): TypeInfo {
+  if (typeof w !== 'object' || w === null) throw new QkError('ERR_QK_ARG', `w must be a QuantizedMatrix {type, rows, cols, data}; got ${describe(w)}`);
   const m = w as MatrixLike;
-  const t = checkType(m.type, `${name}.type`);
-  const rows = checkCount(m.rows, `${name}.rows`, 0);
-  const cols = checkCols(t, m.cols, `${name}.cols`);
-  checkU8(m.data, `${name}.data`, rows * (cols / t.blockSize) * t.blockBytes, true);
+  const t = checkType(m.type, 'w.type');
+  const rows = checkCount(m.rows, 'w.rows', 0);
+  const cols = checkCols(t, m.cols, 'w.cols');
+  checkU8(m.data, 'w.data', rows * (cols / t.blockSize) * t.blockBytes, true);
   return t;
 }

@@ -1,0 +1,61 @@
+// The hot path allocates nothing: 10,000 matmul calls with a preallocated
+// `out` must not trigger a single garbage collection. This is a property of
+// the native backend (the JS fallback's kernels return doubles that V8 may
+// box when it does not inline them; it is the oracle, not the hot path).
+import { PerformanceObserver } from 'perf_hooks';
+import { describe, expect, it, vi } from 'vitest';
+import { makeInput } from './helpers';
+
+type Api = typeof import('../lib/index');
+
+async function loadApi(backend: 'native' | 'js'): Promise<Api> {
+  vi.resetModules();
+  process.env.QKERNELS_BACKEND = backend;
+  const api = await import('../lib/index');
+  delete process.env.QKERNELS_BACKEND;
+  return api;
+}
+
+async function countGcDuring(fn: () => void): Promise<{ gcs: number; heapGrowth: number }> {
+  const entries: unknown[] = [];
+  const obs = new PerformanceObserver((list) => entries.push(...list.getEntries()));
+  obs.observe({ entryTypes: ['gc'] });
+  // Start from an empty young generation, so that only the loop's own allocations could trigger a collection.
+  (globalThis as { gc?: () => void }).gc?.();
+  await new Promise((r) => setTimeout(r, 20));
+  entries.length = 0;
+  const before = process.memoryUsage().heapUsed;
+  fn();
+  const heapGrowth = process.memoryUsage().heapUsed - before;
+  // gc entries are delivered asynchronously: let the observer drain.
+  await new Promise((r) => setTimeout(r, 50));
+  obs.disconnect();
+  return { gcs: entries.length, heapGrowth };
+}
+
+describe.each(['native'] as const)('%s backend', (name) => {
+  it.each(['q4_0', 'q8_0', 'q4_1', 'f32'] as const)('10,000 %s matmuls with `out` given: no GC', async (type) => {
+    expect(typeof (globalThis as { gc?: unknown }).gc, 'run with --expose-gc (vitest.config.ts)').toBe('function');
+    const q = await loadApi(name);
+    const K = 256;
+    const N = 64;
+    const w = q.quantize(makeInput('normal', N * K, 1), N, K, type);
+    const x = makeInput('normal', K, 2);
+    const out = new Float32Array(N);
+    const f32Opts = { precision: 'f32' } as const;
+    const run = () => {
+      for (let i = 0; i < 5000; i++) q.matmul(w, x, 1, out);
+      for (let i = 0; i < 5000; i++) q.matmul(w, x, 1, out, f32Opts);
+    };
+    // Warm up the very function measured (JIT and on-stack replacement allocate code once), the scratch buffers and the thread pool.
+    run();
+    // Two measured runs; heap growth counts the smaller (V8 may still add code or feedback once).
+    const first = await countGcDuring(run);
+    const second = await countGcDuring(run);
+    const gcs = first.gcs + second.gcs;
+    const heapGrowth = Math.min(first.heapGrowth, second.heapGrowth);
+    expect(gcs, `garbage collections during 2 x 10,000 ${type} matmuls on ${name}`).toBe(0);
+    // Slack for the observer and test harness; one boxed number per call (10,000 x 16 B) would exceed it.
+    expect(heapGrowth).toBeLessThan(128 * 1024);
+  });
+});
