@@ -15,7 +15,8 @@ export interface BackendInfo {
  */
 export interface Backend {
   readonly name: 'native' | 'js';
-  quantize(type: WeightType, src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
+  /** importance: null, or cols finite non-negative weights (llama.cpp's importance-matrix quantizers) */
+  quantize(type: WeightType, src: Float32Array, rows: number, cols: number, dst: Uint8Array, importance: Float32Array | null): void;
   dequantize(type: WeightType, data: Uint8Array, rows: number, cols: number, out: Float32Array): void;
   matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): void;
   matmulAsync(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): Promise<Float32Array>;
@@ -23,4 +24,6 @@ export interface Backend {
   info(): BackendInfo;
   setIsa(isa: string): void;
   setThreads(n: number): void;
+  /** Best streaming-read GB/s over a buffer of `bytes` (native only; null on the js backend). */
+  memoryBandwidth(bytes: number, reps: number): number | null;
 }

@@ -5,7 +5,7 @@ import { jsBackend } from './js/backend';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadNative, packageRoot } from './native';
-import { TYPES, WEIGHT_TYPES, type Precision, type TypeInfo, type WeightType } from './types';
+import { activationRowBytes, TYPES, type Precision, type TypeInfo, type WeightType } from './types';
 import { checkCols, checkCount, checkF32, checkMatrix, checkType, checkU8 } from './validate';
 
 export { QkError } from './errors';
@@ -84,6 +84,12 @@ export function rowBytes(type: WeightType, cols: number): number {
 export interface QuantizeOptions {
   /** Write into this buffer (exactly rows * rowBytes(type, cols) bytes) instead of allocating. */
   out?: Uint8Array;
+  /**
+   * Per-column importance (cols finite values >= 0, e.g. a llama.cpp imatrix
+   * entry): selects llama.cpp's importance-weighted quantizer. Supported by
+   * q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k.
+   */
+  importance?: Float32Array;
 }
 
 /** Quantizes a rows x cols row-major matrix with llama.cpp's reference quantizer for `type`. */
@@ -94,6 +100,8 @@ export function quantize(src: Float32Array, rows: number, cols: number, type: We
   checkF32(src, 'src', rows * cols, true);
   const bytes = rows * (cols / t.blockSize) * t.blockBytes;
   const data = opts?.out !== undefined ? checkU8(opts.out, 'opts.out', bytes, true) : new Uint8Array(bytes);
+  let importance: Float32Array | null = null;
+  if (opts?.importance !== undefined) importance = checkF32(opts.importance, 'opts.importance', cols, true);
   if (impl.name === 'js') {
     // The native layer scans for NaN itself; the JS kernels need it done here.
     for (let i = 0; i < src.length; i++) {
@@ -102,8 +110,14 @@ export function quantize(src: Float32Array, rows: number, cols: number, type: We
         throw new QkError('ERR_QK_VALUE', `src[${i}] is ${Number.isNaN(v) ? 'NaN' : 'infinite'} (row ${Math.floor(i / cols)}, col ${i % cols}); quantize needs finite values`);
       }
     }
+    if (importance) {
+      for (let i = 0; i < importance.length; i++) {
+        const v = importance[i];
+        if (!(v >= 0 && v < Infinity)) throw new QkError('ERR_QK_VALUE', `importance[${i}] must be finite and >= 0, got ${v}`);
+      }
+    }
   }
-  impl.quantize(t.name, src, rows, cols, data);
+  impl.quantize(t.name, src, rows, cols, data, importance);
   return Object.freeze({ type: t.name, rows, cols, data });
 }
 
@@ -147,8 +161,8 @@ export function matmulAsync(w: QuantizedMatrix, x: Float32Array, m: number, out?
 
 /**
  * The activation quantization 'q8' precision applies before integer dot
- * products (q8_0 blocks for q4_0/q8_0 weights, q8_1 for q4_1), in the ggml
- * layout. Exposed for tests and for callers that want to inspect it.
+ * products (q8_0 blocks for q4_0/q5_0/q8_0 weights, q8_1 for q4_1/q5_1, q8_k
+ * for the K-quants), in the ggml layout. Exposed for tests and for callers that want to inspect it.
  */
 export function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number): Uint8Array {
   const t = checkType(type);
@@ -156,7 +170,7 @@ export function quantizeActivations(type: WeightType, x: Float32Array, m: number
   checkCount(m, 'm', 1);
   checkCols(t, k, 'k');
   checkF32(x, 'x', m * k, true);
-  const dst = new Uint8Array(m * (k / 32) * (t.activation === 'q8_1' ? 36 : 34));
+  const dst = new Uint8Array(m * activationRowBytes(t.name, k));
   impl.quantizeActivations(t.name, x, m, k, dst);
   return dst;
 }
@@ -177,6 +191,19 @@ export function setThreads(n: number): void {
     throw new QkError('ERR_QK_ARG', `threads must be an integer in [1, 256]; got ${String(n)}`);
   }
   impl.setThreads(n);
+}
+
+/**
+ * The machine's memory read bandwidth in GB/s: the best of `reps` streaming
+ * passes over `bytes` (default 1 GiB) on the current thread count. This is the
+ * ceiling of a batch-1 matvec; null on the js backend.
+ */
+export function memoryBandwidth(bytes = 2 ** 30, reps = 5): number | null {
+  checkCount(bytes, 'bytes', 1 << 20);
+  checkCount(reps, 'reps', 1);
+  const gbs = impl.memoryBandwidth(bytes, reps);
+  if (gbs !== null && gbs < 0) throw new QkError('ERR_QK_ARG', `could not allocate ${bytes} bytes for the bandwidth measurement`);
+  return gbs;
 }
 
 export { TYPES };

@@ -6,7 +6,7 @@ import { QkError } from './errors';
 import { TYPES, type WeightType } from './types';
 
 interface Addon {
-  quantize(type: number, src: Float32Array, rows: number, cols: number, dst: Uint8Array): void;
+  quantize(type: number, src: Float32Array, rows: number, cols: number, dst: Uint8Array, importance: Float32Array | null): void;
   dequantize(type: number, data: Uint8Array, rows: number, cols: number, out: Float32Array): void;
   matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): void;
   matmulAsync(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): Promise<Float32Array>;
@@ -15,6 +15,7 @@ interface Addon {
   setIsa(isa: string): void;
   setThreads(n: number): void;
   setErrorClass(cls: new (code: string, message: string) => Error): void;
+  memoryBandwidth(bytes: number, reps: number): number;
 }
 
 /** The package root: the nearest folder above this file whose package.json is ours. */
@@ -42,7 +43,7 @@ export function loadNative(): Backend {
   const id = (t: WeightType) => TYPES[t].ggmlId;
   return {
     name: 'native',
-    quantize: (t, src, rows, cols, dst) => addon.quantize(id(t), src, rows, cols, dst),
+    quantize: (t, src, rows, cols, dst, importance) => addon.quantize(id(t), src, rows, cols, dst, importance),
     dequantize: (t, data, rows, cols, out) => addon.dequantize(id(t), data, rows, cols, out),
     matmul: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmul(id(t), w, rows, cols, x, m, out, p),
     matmulAsync: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmulAsync(id(t), w, rows, cols, x, m, out, p),
@@ -53,5 +54,6 @@ export function loadNative(): Backend {
     },
     setIsa: (isa) => addon.setIsa(isa),
     setThreads: (n) => addon.setThreads(n),
+    memoryBandwidth: (bytes, reps) => addon.memoryBandwidth(bytes, reps),
   };
 }

@@ -1,8 +1,8 @@
 // Format facts shared by both backends: ggml type ids, block geometry, and the
 // activation format each weight type is dotted against in 'q8' precision.
 
-export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
-export type ActivationType = 'f32' | 'q8_0' | 'q8_1';
+export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export type ActivationType = 'f32' | 'q8_0' | 'q8_1' | 'q8_k';
 export type Precision = 'q8' | 'f32';
 
 export interface TypeInfo {
@@ -29,13 +29,30 @@ export const TYPES: Readonly<Record<WeightType, TypeInfo>> = Object.freeze({
   q8_0: info('q8_0', 8, 32, 34, 'q8_0'),
   q4_0: info('q4_0', 2, 32, 18, 'q8_0'),
   q4_1: info('q4_1', 3, 32, 20, 'q8_1'),
+  q5_0: info('q5_0', 6, 32, 22, 'q8_0'),
+  q5_1: info('q5_1', 7, 32, 24, 'q8_1'),
+  q4_k: info('q4_k', 12, 256, 144, 'q8_k'),
+  q5_k: info('q5_k', 13, 256, 176, 'q8_k'),
+  q6_k: info('q6_k', 14, 256, 210, 'q8_k'),
 });
 
-/** Activation block geometry: q8_0 = {fp16 d, int8 qs[32]}, q8_1 = {fp16 d, fp16 s, int8 qs[32]}. */
-export const ACTIVATION_BLOCK_BYTES: Readonly<Record<Exclude<ActivationType, 'f32'>, number>> = Object.freeze({
-  q8_0: 34,
-  q8_1: 36,
+/**
+ * Activation block geometry: q8_0 = {fp16 d, int8 qs[32]}, q8_1 = {fp16 d, fp16 s, int8 qs[32]},
+ * q8_k = {f32 d, int8 qs[256], int16 bsums[16]}.
+ */
+export const ACTIVATION_BLOCK: Readonly<Record<Exclude<ActivationType, 'f32'>, { size: number; bytes: number }>> = Object.freeze({
+  q8_0: { size: 32, bytes: 34 },
+  q8_1: { size: 32, bytes: 36 },
+  q8_k: { size: 256, bytes: 292 },
 });
+
+/** Bytes of one activation row of k elements in the activation format of `type` (0 for float types). */
+export function activationRowBytes(type: WeightType, k: number): number {
+  const act = TYPES[type].activation;
+  if (act === 'f32') return 0;
+  const b = ACTIVATION_BLOCK[act];
+  return (k / b.size) * b.bytes;
+}
 
 export const WEIGHT_TYPES = Object.freeze(Object.keys(TYPES) as WeightType[]);
 

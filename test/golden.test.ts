@@ -37,9 +37,9 @@ const runs: [string, Backend, string][] = [['js', jsBackend, 'js']];
 if (native) for (const isa of native.info().isas) runs.push([`native ${isa}`, native, isa]);
 
 describe('golden files from llama.cpp', () => {
-  it('has cases for q4_0, q4_1 and q8_0', () => {
+  it('has cases for every quantized type llama.cpp wrote', () => {
     const types = new Set(cases.map((c) => c.type));
-    for (const t of ['q4_0', 'q4_1', 'q8_0']) expect(types.has(t as WeightType)).toBe(true);
+    for (const t of ['q4_0', 'q4_1', 'q8_0', 'q4_k', 'q5_k', 'q6_k']) expect(types.has(t as WeightType), t).toBe(true);
     expect(native, 'native addon must load').not.toBeNull();
   });
 
@@ -51,7 +51,7 @@ describe('golden files from llama.cpp', () => {
       const t = TYPES[c.type];
       const out = new Uint8Array(rows * (cols / t.blockSize) * t.blockBytes);
       expect(out.length).toBe(c.nbytes);
-      backend.quantize(c.type, src, rows, cols, out);
+      backend.quantize(c.type, src, rows, cols, out, null);
       const sha = createHash('sha256').update(out).digest('hex');
       expect(sha, `${c.type} bytes of ${c.tensor} differ from llama.cpp's`).toBe(c.sha256);
       backend.setIsa('auto');

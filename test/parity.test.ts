@@ -3,7 +3,7 @@
 // 1e-5 * sum_k |x[k] * W[n][k]| (only the float summation order differs).
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../lib/backend';
-import { TYPES, WEIGHT_TYPES, type WeightType } from '../lib/types';
+import { activationRowBytes, TYPES, WEIGHT_TYPES, type WeightType } from '../lib/types';
 import { jsBackend, makeInput, nativeBackend, PATTERNS, type Pattern } from './helpers';
 
 const native = nativeBackend();
@@ -20,38 +20,62 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 
 function quantizeWith(b: Backend, t: WeightType, x: Float32Array, rows: number, cols: number): Uint8Array {
   const out = new Uint8Array(rows * rowBytes(t, cols));
-  b.quantize(t, x, rows, cols, out);
+  b.quantize(t, x, rows, cols, out, null);
   return out;
 }
 
-/** Per-term magnitude bound of the 'q8' dot products: |xq| * (|q*d| + |min|). */
-function q8Bound(t: WeightType, w: Float32Array, wq: Uint8Array, act: Uint8Array, rows: number, cols: number, m: number): Float64Array {
-  const bound = new Float64Array(m * rows);
-  const ab = TYPES[t].activation === 'q8_1' ? 36 : 34;
-  const head = ab - 32;
-  const xq = new Float64Array(m * cols);
-  for (let i = 0; i < m; i++) {
-    for (let b = 0; b < cols / 32; b++) {
-      const o = i * (cols / 32) * ab + b * ab;
-      const d = halfToFloat(act[o] | (act[o + 1] << 8));
-      for (let j = 0; j < 32; j++) {
-        const q = (act[o + head + j] << 24) >> 24;
-        xq[i * cols + b * 32 + j] = q * d;
-      }
+const IMPORTANCE_TYPES = new Set<WeightType>(['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k']);
+
+/** The activation row as the integer kernels see it: int8 levels times the block scale. */
+function dequantizeActivations(t: WeightType, act: Uint8Array, m: number, cols: number): Float64Array {
+  const out = new Float64Array(m * cols);
+  const kind = TYPES[t].activation;
+  const dv = new DataView(act.buffer, act.byteOffset, act.byteLength);
+  if (kind === 'q8_k') {
+    for (let b = 0; b < (m * cols) / 256; b++) {
+      const o = b * 292;
+      const d = dv.getFloat32(o, true);
+      for (let j = 0; j < 256; j++) out[b * 256 + j] = dv.getInt8(o + 4 + j) * d;
+    }
+    return out;
+  }
+  const ab = kind === 'q8_1' ? 36 : 34;
+  for (let b = 0; b < (m * cols) / 32; b++) {
+    const o = b * ab;
+    const d = halfToFloat(dv.getUint16(o, true));
+    for (let j = 0; j < 32; j++) out[b * 32 + j] = dv.getInt8(o + ab - 32 + j) * d;
+  }
+  return out;
+}
+
+/** The additive part of each dequantized weight (q4_1/q5_1 block min, K-quant sub-block min), else 0. */
+function weightOffsets(t: WeightType, wq: Uint8Array, rows: number, cols: number): Float64Array {
+  const off = new Float64Array(rows * cols);
+  const dv = new DataView(wq.buffer, wq.byteOffset, wq.byteLength);
+  const bb = TYPES[t].blockBytes;
+  for (let i = 0; i < rows * cols; i++) {
+    if (t === 'q4_1' || t === 'q5_1') {
+      off[i] = halfToFloat(dv.getUint16(Math.floor(i / 32) * bb + 2, true));
+    } else if (t === 'q4_k' || t === 'q5_k') {
+      const o = Math.floor(i / 256) * bb;
+      const j = Math.floor((i % 256) / 32);
+      const sc = (n: number) => wq[o + 4 + n];
+      const mn = j < 4 ? sc(j + 4) & 63 : (sc(j + 4) >> 4) | ((sc(j) >> 6) << 4);
+      off[i] = halfToFloat(dv.getUint16(o + 2, true)) * mn;
     }
   }
-  const rb = rowBytes(t, cols);
+  return off;
+}
+
+/** Per-term magnitude bound of the 'q8' dot products: |xq| * (|w| + 2|offset|). */
+function q8Bound(t: WeightType, w: Float32Array, wq: Uint8Array, act: Uint8Array, rows: number, cols: number, m: number): Float64Array {
+  const xq = dequantizeActivations(t, act, m, cols);
+  const off = weightOffsets(t, wq, rows, cols);
+  const bound = new Float64Array(m * rows);
   for (let n = 0; n < rows; n++) {
     for (let i = 0; i < m; i++) {
       let s = 0;
-      for (let k = 0; k < cols; k++) {
-        let mn = 0;
-        if (t === 'q4_1') {
-          const o = n * rb + (k >> 5) * 20;
-          mn = halfToFloat(wq[o + 2] | (wq[o + 3] << 8));
-        }
-        s += Math.abs(xq[i * cols + k]) * (Math.abs(w[n * cols + k] - mn) + Math.abs(mn));
-      }
+      for (let k = 0; k < cols; k++) s += Math.abs(xq[i * cols + k]) * (Math.abs(w[n * cols + k]) + 2 * Math.abs(off[n * cols + k]));
       bound[i * rows + n] = s;
     }
   }
@@ -115,13 +139,23 @@ const BLOCK_SHAPES: Shape[] = [
   { m: 16, n: 33, k: 128 },
   { m: 8, n: 1, k: 2048 },
 ];
+const SUPER_SHAPES: Shape[] = [
+  { m: 1, n: 1, k: 256 },
+  { m: 2, n: 3, k: 512 },
+  { m: 17, n: 5, k: 768 },
+  { m: 3, n: 7, k: 2048 },
+  { m: 1, n: 9, k: 4096 },
+  { m: 5, n: 3, k: 4352 },
+  { m: 1, n: 3, k: 8192 },
+];
 const FLOAT_SHAPES: Shape[] = [...BLOCK_SHAPES, { m: 3, n: 5, k: 1 }, { m: 2, n: 3, k: 7 }, { m: 1, n: 7, k: 33 }, { m: 6, n: 5, k: 129 }, { m: 1, n: 3, k: 4099 }];
 
 const isas = nat.info().isas;
 
 describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
   describe.each(WEIGHT_TYPES as WeightType[])('%s', (t) => {
-    const shapes = TYPES[t].blockSize === 1 ? FLOAT_SHAPES : BLOCK_SHAPES;
+    const bs = TYPES[t].blockSize;
+    const shapes = bs === 1 ? FLOAT_SHAPES : bs === 256 ? SUPER_SHAPES : BLOCK_SHAPES;
     it.each(PATTERNS as readonly Pattern[])('pattern %s', (pattern) => {
       nat.setIsa(isa);
       let seed = 7;
@@ -134,6 +168,17 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
         const qj = quantizeWith(jsBackend, t, wf, n, k);
         const at = firstDiff(qn, qj);
         if (at >= 0) expect.fail(`${what}: quantize differs at byte ${at} (native ${qn[at]}, js ${qj[at]})`);
+
+        if (IMPORTANCE_TYPES.has(t)) {
+          // Importance as llama.cpp's imatrix gives it: mean squared activations, with some zero columns.
+          const imp = makeInput('normal', k, seed++).map((v, i) => (i % 11 === 3 ? 0 : v * v));
+          const inn = new Uint8Array(qn.length);
+          const ijs = new Uint8Array(qn.length);
+          nat.quantize(t, wf, n, k, inn, imp);
+          jsBackend.quantize(t, wf, n, k, ijs, imp);
+          const iat = firstDiff(inn, ijs);
+          if (iat >= 0) expect.fail(`${what}: importance quantize differs at byte ${iat} (native ${inn[iat]}, js ${ijs[iat]})`);
+        }
 
         const dn = new Float32Array(n * k);
         const dj = new Float32Array(n * k);
@@ -149,7 +194,7 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
         expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision f32`);
 
         if (TYPES[t].activation !== 'f32') {
-          const ab = m * (k / 32) * (TYPES[t].activation === 'q8_1' ? 36 : 34);
+          const ab = m * activationRowBytes(t, k);
           const an = new Uint8Array(ab);
           const aj = new Uint8Array(ab);
           nat.quantizeActivations(t, x, m, k, an);

@@ -2,7 +2,7 @@
 // loads, and the oracle the native backend is tested against.
 import type { Backend, PrecisionCode } from '../backend';
 import { QkError } from '../errors';
-import { ACTIVATION_BLOCK_BYTES, TYPES, type WeightType } from '../types';
+import { activationRowBytes, TYPES, type WeightType } from '../types';
 import { jsKernels, quantizeActivationRow } from './kernels';
 
 // Grows to the largest activation seen, then is reused: matmul allocates nothing.
@@ -21,7 +21,7 @@ function rowBytes(type: WeightType, cols: number): number {
 function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number, dst: Uint8Array): void {
   const act = TYPES[type].activation;
   if (act === 'f32') throw new QkError('ERR_QK_TYPE', `${type} weights take f32 activations; there is nothing to quantize`);
-  const ab = (k / 32) * ACTIVATION_BLOCK_BYTES[act];
+  const ab = activationRowBytes(type, k);
   for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * k, dst, i * ab, k);
 }
 
@@ -30,7 +30,7 @@ function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: 
   const rb = rowBytes(type, cols);
   const act = TYPES[type].activation;
   if (precision === 0 && act !== 'f32') {
-    const ab = (cols / 32) * ACTIVATION_BLOCK_BYTES[act];
+    const ab = activationRowBytes(type, cols);
     const a = activationScratch(m * ab);
     for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * cols, a, i * ab, cols);
     for (let i = 0; i < m; i++) {
@@ -47,9 +47,15 @@ function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: 
 
 export const jsBackend: Backend = {
   name: 'js',
-  quantize(type, src, rows, cols, dst) {
+  quantize(type, src, rows, cols, dst, importance) {
     const kern = jsKernels[type];
     const rb = rowBytes(type, cols);
+    if (importance) {
+      const qi = kern.quantizeRowImportance;
+      if (!qi) throw new QkError('ERR_QK_ARG', `an importance vector is not used by ${type} (llama.cpp's ${type} quantizer takes none); omit opts.importance`);
+      for (let r = 0; r < rows; r++) qi(src, r * cols, dst, r * rb, cols, importance);
+      return;
+    }
     for (let r = 0; r < rows; r++) kern.quantizeRow(src, r * cols, dst, r * rb, cols);
   },
   dequantize(type, data, rows, cols, out) {
@@ -76,4 +82,5 @@ export const jsBackend: Backend = {
   setThreads() {
     /* the TypeScript kernels run on the calling thread */
   },
+  memoryBandwidth: () => null,
 };

@@ -4,21 +4,22 @@
 // these kernels are the bit-exact oracle for the native ones.
 
 import { f16BitsToF32, f32ToF16Bits } from './fp16';
+import { importanceWeights, makeQkx3Quants, makeQxQuants, rowSigma2, type MinOut } from './ksearch';
 
 const QK = 32;
 const fr = Math.fround;
 
-function putF16(b: Uint8Array, o: number, v: number): void {
+export function putF16(b: Uint8Array, o: number, v: number): void {
   const h = f32ToF16Bits(v);
   b[o] = h & 0xff;
   b[o + 1] = h >>> 8;
 }
 
-function getF16(b: Uint8Array, o: number): number {
+export function getF16(b: Uint8Array, o: number): number {
   return f16BitsToF32(b[o] | (b[o + 1] << 8));
 }
 
-function i8(v: number): number {
+export function i8(v: number): number {
   return (v << 24) >> 24;
 }
 
@@ -33,7 +34,7 @@ export function roundf(v: number): number {
  * Reached only when a subnormal scale makes 1/d infinite; the golden files
  * record level 0 there.
  */
-function castLevel(v: number): number {
+export function castLevel(v: number): number {
   return Math.abs(v) < 2147483648 ? Math.trunc(v) : 0;
 }
 
@@ -292,4 +293,43 @@ export function quantizeActivationQ8_0(src: Float32Array, srcOff: number, dst: U
 
 export function quantizeActivationQ8_1(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number): void {
   quantizeActivationBlocks(true, src, srcOff, dst, dstOff, k);
+}
+
+// ---------------------------------------------------------------- importance-weighted q4_0 / q4_1
+
+// quantize_row_q4_0_impl / quantize_row_q4_1_impl (reference §3.1, §3.2), used by
+// llama.cpp when an importance vector is given. k is exactly one row: sigma2 is a
+// per-row statistic. importance[j] weighs column j (k entries, shared by all rows).
+const impW = new Float32Array(QK);
+const impLs = new Int8Array(QK);
+const impLu = new Uint8Array(QK);
+const impLaux = new Uint8Array(QK);
+const impMin: MinOut = { min: 0 };
+const RMIN3 = fr(-0.9);
+const RDELTA3 = fr(0.05);
+
+export function quantizeRowQ4_0Importance(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number, importance: Float32Array): void {
+  const sigma2 = rowSigma2(src, srcOff, k);
+  for (let b = 0; b < k / QK; b++) {
+    const x0 = srcOff + b * QK;
+    const o = dstOff + b * 18;
+    importanceWeights(QK, src, x0, importance, b * QK, sigma2, impW);
+    // An all-zero block gives d = +0 and levels 0 here (the reference stores -0 and 8).
+    const d = makeQxQuants(QK, 8, src, x0, impLs, 0, 1, impW, 0);
+    putF16(dst, o, d);
+    for (let j = 0; j < 16; j++) dst[o + 2 + j] = (impLs[j] | (impLs[j + 16] << 4)) & 0xff;
+  }
+}
+
+export function quantizeRowQ4_1Importance(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number, importance: Float32Array): void {
+  const sigma2 = rowSigma2(src, srcOff, k);
+  for (let b = 0; b < k / QK; b++) {
+    const x0 = srcOff + b * QK;
+    const o = dstOff + b * 20;
+    importanceWeights(QK, src, x0, importance, b * QK, sigma2, impW);
+    const d = makeQkx3Quants(QK, 15, src, x0, impW, 0, impLu, 0, impLaux, RMIN3, RDELTA3, 36, false, impMin);
+    putF16(dst, o, d);
+    putF16(dst, o + 2, -impMin.min);
+    for (let j = 0; j < 16; j++) dst[o + 4 + j] = impLu[j] | (impLu[j + 16] << 4);
+  }
 }

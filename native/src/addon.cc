@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dispatch.h"
+#include "membench.h"
 #include "ops.h"
 #include "pool.h"
 
@@ -70,13 +71,18 @@ Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
   return env.Undefined();
 }
 
-// quantize(typeId, src: Float32Array, rows, cols, dst: Uint8Array)
+// quantize(typeId, src: Float32Array, rows, cols, dst: Uint8Array, importance?: Float32Array | null)
 Napi::Value Quantize(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     const int type = static_cast<int>(int_arg(info, 0, "type"));
     auto src = array_arg<float>(info, 1, "src", "Float32Array");
     const int64_t rows = int_arg(info, 2, "rows"), cols = int_arg(info, 3, "cols");
     auto dst = array_arg<uint8_t>(info, 4, "dst", "Uint8Array");
+    if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
+      auto imp = array_arg<float>(info, 5, "opts.importance", "Float32Array");
+      return qk::quantize(type, src.Data(), src.ElementLength(), rows, cols, dst.Data(), dst.ElementLength(), imp.Data(),
+                          imp.ElementLength());
+    }
     return qk::quantize(type, src.Data(), src.ElementLength(), rows, cols, dst.Data(), dst.ElementLength());
   });
 }
@@ -227,6 +233,21 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// memoryBandwidth(bytes, reps): best streaming-read GB/s over the thread pool.
+Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const int64_t bytes = int_arg(info, 0, "bytes"), reps = int_arg(info, 1, "reps");
+    if (bytes < (int64_t{1} << 20) || bytes > (int64_t{1} << 34) || reps < 1 || reps > 1000) {
+      throw ArgError{qk::kErrArg, "memoryBandwidth needs 1 MiB <= bytes <= 16 GiB and 1 <= reps <= 1000"};
+    }
+    return Napi::Number::New(env, qk::stream_read_gbs(static_cast<size_t>(bytes), static_cast<int>(reps)));
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   AddonData* data = info.Env().GetInstanceData<AddonData>();
   if (info.Length() >= 1 && info[0].IsFunction()) data->error_class = Napi::Persistent(info[0].As<Napi::Function>());
@@ -244,6 +265,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+  exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth));
   return exports;
 }
 

@@ -19,12 +19,17 @@ using VecDotFn = float (*)(int64_t k, const uint8_t* w, const uint8_t* a);
 // 'f32' precision: weights dequantized on the fly, float FMA with x.
 using VecDotF32Fn = float (*)(int64_t k, const uint8_t* w, const float* x);
 
+// Importance-weighted quantizer (llama.cpp's quantize_row_*_impl, used when
+// an importance matrix is given): importance has k entries, one per column.
+using QuantizeRowImportanceFn = void (*)(const float* x, uint8_t* y, int64_t k, const float* importance);
+
 struct TypeKernels {
   QuantizeRowFn quantize_row = nullptr;      // weights: llama.cpp reference quantizer, bit-exact
   QuantizeRowFn quantize_act = nullptr;      // activation formats only (q8_0, q8_1): 127/amax, ties-to-even
   DequantizeRowFn dequantize_row = nullptr;
   VecDotFn vec_dot = nullptr;                // null for float types: they use vec_dot_f32
   VecDotF32Fn vec_dot_f32 = nullptr;
+  QuantizeRowImportanceFn quantize_row_importance = nullptr;  // types that support an importance vector
 };
 
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };
@@ -39,7 +44,9 @@ struct KernelTable {
 // Each fills only what it implements, on top of a table already holding the
 // entries of the level below. Defined in kernels_<isa>.cc; the x86 ones exist
 // only on x86-64, the NEON one only on aarch64.
-void fill_scalar(KernelTable& t);
+void fill_scalar(KernelTable& t);          // kernels_scalar.cc: f32, f16, bf16, q4_0, q4_1, q8_0
+void fill_scalar_q5(KernelTable& t);       // kernels_scalar_q5.cc: q5_0, q5_1, importance for the 32-block types
+void fill_scalar_kquants(KernelTable& t);  // kernels_scalar_k.cc: q4_k, q5_k, q6_k, q8_k
 void fill_avx2(KernelTable& t);
 void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT

@@ -82,7 +82,8 @@ size_t activation_bytes(int type, int64_t m, int64_t k) {
   return static_cast<size_t>(m) * row_bytes(*type_traits(t->act_type), k);
 }
 
-Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len,
+                const float* importance, size_t importance_len) {
   const TypeTraits* t;
   Status s = weight_type(type, &t);
   if (!s.ok()) return s;
@@ -97,11 +98,30 @@ Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_
                                           " (row " + std::to_string(i / cols) + ", col " + std::to_string(i % cols) + "); quantize needs finite values");
     }
   }
-  const QuantizeRowFn q = active_kernels().type[type].quantize_row;
+  const TypeKernels& kern = active_kernels().type[type];
+  if (importance) {
+    if (!kern.quantize_row_importance) {
+      return Status::Error(kErrArg, std::string("an importance vector is not used by ") + t->name +
+                                        " (llama.cpp's " + t->name + " quantizer takes none); omit opts.importance");
+    }
+    if (!(s = check_len("importance", importance_len, static_cast<size_t>(cols), "floats (one per column)")).ok()) return s;
+    for (size_t i = 0; i < importance_len; ++i) {
+      if (!std::isfinite(importance[i]) || importance[i] < 0.f) {
+        return Status::Error(kErrValue, "importance[" + std::to_string(i) + "] must be finite and >= 0, got " + std::to_string(importance[i]));
+      }
+    }
+    const QuantizeRowImportanceFn qi = kern.quantize_row_importance;
+    auto fn = [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) qi(src + r * cols, dst + r * rb, cols, importance);
+    };
+    for_rows(rows, grain_for(rows, cols * 64), fn);
+    return Status::Ok();
+  }
+  const QuantizeRowFn q = kern.quantize_row;
   auto fn = [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) q(src + r * cols, dst + r * rb, cols);
   };
-  for_rows(rows, grain_for(rows, cols * 8), fn);
+  for_rows(rows, grain_for(rows, cols * (t->block_size > 32 ? 64 : 8)), fn);
   return Status::Ok();
 }
 

@@ -27,9 +27,11 @@ extern const char* const kErrArg;     // anything else about an argument
 
 enum class Precision { kQ8, kF32 };
 
-// src: rows*cols floats; dst: rows * row_bytes(type, cols) bytes.
+// src: rows*cols floats; dst: rows * row_bytes(type, cols) bytes. importance
+// (nullptr for none): cols non-negative finite weights, one per column, for the
+// types whose llama.cpp quantizer takes an importance matrix.
 Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_t cols,
-                uint8_t* dst, size_t dst_len);
+                uint8_t* dst, size_t dst_len, const float* importance = nullptr, size_t importance_len = 0);
 // src: rows * row_bytes bytes; dst: rows*cols floats.
 Status dequantize(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols,
                   float* dst, size_t dst_len);

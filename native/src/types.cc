@@ -15,6 +15,12 @@ struct Table {
     t[kQ4_0] = {"q4_0", QK32, 18, kQ8_0, true};
     t[kQ4_1] = {"q4_1", QK32, 20, kQ8_1, true};
     t[kQ8_1] = {"q8_1", QK32, 36, kQ8_1, false};
+    t[kQ5_0] = {"q5_0", QK32, 22, kQ8_0, true};
+    t[kQ5_1] = {"q5_1", QK32, 24, kQ8_1, true};
+    t[kQ4_K] = {"q4_k", QK_K, 144, kQ8_K, true};
+    t[kQ5_K] = {"q5_k", QK_K, 176, kQ8_K, true};
+    t[kQ6_K] = {"q6_k", QK_K, 210, kQ8_K, true};
+    t[kQ8_K] = {"q8_k", QK_K, 292, kQ8_K, false};
   }
 };
 const Table& table() {

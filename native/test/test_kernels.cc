@@ -67,6 +67,47 @@ bool close(float got, float want, double bound) {
   return std::fabs(static_cast<double>(got) - want) <= bound;
 }
 
+uint16_t u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+std::vector<float> dequantize_activations(int act, const uint8_t* a, int64_t k) {
+  std::vector<float> out(static_cast<size_t>(k));
+  if (act == kQ8_K) {
+    for (int64_t b = 0; b < k / QK_K; ++b) {
+      const uint8_t* blk = a + b * sizeof(BlockQ8_K);
+      float d;
+      std::memcpy(&d, blk, 4);
+      for (int i = 0; i < QK_K; ++i) out[b * QK_K + i] = static_cast<int8_t>(blk[4 + i]) * d;
+    }
+    return out;
+  }
+  const int bytes = act == kQ8_1 ? 36 : 34;
+  for (int64_t b = 0; b < k / 32; ++b) {
+    const uint8_t* blk = a + b * bytes;
+    const float d = fp16_to_f32(u16(blk));
+    for (int i = 0; i < 32; ++i) out[b * 32 + i] = static_cast<int8_t>(blk[bytes - 32 + i]) * d;
+  }
+  return out;
+}
+
+// The additive part of each dequantized weight (0 for symmetric formats).
+std::vector<float> weight_offsets(int type, const uint8_t* w, int64_t k) {
+  std::vector<float> off(static_cast<size_t>(k), 0.f);
+  if (type == kQ4_1 || type == kQ5_1) {
+    const int bytes = type == kQ4_1 ? 20 : 24;
+    for (int64_t i = 0; i < k; ++i) off[i] = fp16_to_f32(u16(w + (i / 32) * bytes + 2));
+  } else if (type == kQ4_K || type == kQ5_K) {
+    const int bytes = type == kQ4_K ? 144 : 176;
+    for (int64_t i = 0; i < k; ++i) {
+      const uint8_t* blk = w + (i / QK_K) * bytes;
+      const uint8_t* sc = blk + 4;
+      const int j = static_cast<int>((i % QK_K) / 32);
+      const int m = j < 4 ? (sc[j + 4] & 63) : ((sc[j + 4] >> 4) | ((sc[j] >> 6) << 4));
+      off[i] = fp16_to_f32(u16(blk + 2)) * static_cast<float>(m);
+    }
+  }
+  return off;
+}
+
 // One byte of slack in front makes every row pointer misaligned on purpose.
 struct Buf {
   std::vector<uint8_t> raw;
@@ -123,24 +164,13 @@ void check_type(const KernelTable& ref, const KernelTable& simd, int type, int64
   ++g_checks;
   if (std::memcmp(ar.p, as.p, ab) != 0) fail(std::string("quantize_act ") + at.name + " " + ctx);
 
-  // Bound for the integer path: terms are dequantized weight * dequantized activation.
-  std::vector<float> adq(static_cast<size_t>(k));
-  for (int64_t b = 0; b < k / 32; ++b) {
-    const uint8_t* blk = ar.p + b * at.block_bytes;
-    const float d = fp16_to_f32(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
-    const int8_t* q = reinterpret_cast<const int8_t*>(blk + at.block_bytes - 32);
-    for (int i = 0; i < 32; ++i) adq[b * 32 + i] = q[i] * d;
-  }
+  // Bound for the integer path: every term is |dequantized activation| times
+  // |dequantized weight| plus twice the block's additive offset (q4_1/q5_1 min,
+  // K-quant sub-block min), which the kernels dot separately.
+  const std::vector<float> adq = dequantize_activations(tt.act_type, ar.p, k);
+  const std::vector<float> off = weight_offsets(type, qr.p, k);
   double qmag = 0;
-  for (int64_t i = 0; i < k; ++i) qmag += std::fabs(static_cast<double>(adq[i]) * dr[i]);
-  if (type == kQ4_1) {  // the min term adds |m * s| per block
-    for (int64_t b = 0; b < k / 32; ++b) {
-      const uint8_t* w = qr.p + b * 20;
-      const uint8_t* a = ar.p + b * 36;
-      qmag += std::fabs(static_cast<double>(fp16_to_f32(static_cast<uint16_t>(w[2] | (w[3] << 8)))) *
-                        fp16_to_f32(static_cast<uint16_t>(a[2] | (a[3] << 8))));
-    }
-  }
+  for (int64_t i = 0; i < k; ++i) qmag += std::fabs(static_cast<double>(adq[i])) * (std::fabs(dr[i]) + 2.0 * std::fabs(off[i]));
   ++g_checks;
   const float vr = r.vec_dot(k, qr.p, ar.p);
   const float vs = s.vec_dot(k, qr.p, ar.p);
@@ -170,8 +200,9 @@ int main() {
   std::mt19937 rng(1234);
   check_golden_block();
   const KernelTable& ref = kernels_for(kIsaScalar);
-  const int types[] = {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1};
+  const int types[] = {kF32, kF16, kBF16, kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K};
   const int64_t block_ks[] = {32, 64, 96, 160, 256, 1024, 4096 + 32, 8192};
+  const int64_t super_ks[] = {256, 512, 768, 2048, 4096 + 256, 8192};
   const int64_t float_ks[] = {1, 3, 7, 8, 15, 16, 17, 31, 33, 63, 65, 129, 1000, 4099};
   int isas_tested = 0;
   for (int isa = 1; isa < kIsaCount; ++isa) {
@@ -180,9 +211,18 @@ int main() {
     std::printf("testing %s against scalar\n", isa_name(isa));
     const KernelTable& simd = kernels_for(isa);
     for (int type : types) {
+      if (!ref.type[type].quantize_row) {
+        std::printf("  %s: no kernels in this build, not tested\n", type_traits(type)->name);
+        continue;
+      }
       for (int p = 0; p < kPatternCount; ++p) {
-        for (int64_t k : block_ks) check_type(ref, simd, type, k, p, rng);
-        if (type_traits(type)->block_size == 1) {
+        const int bs = type_traits(type)->block_size;
+        if (bs == QK_K) {
+          for (int64_t k : super_ks) check_type(ref, simd, type, k, p, rng);
+        } else {
+          for (int64_t k : block_ks) check_type(ref, simd, type, k, p, rng);
+        }
+        if (bs == 1) {
           for (int64_t k : float_ks) check_type(ref, simd, type, k, p, rng);
         }
       }
