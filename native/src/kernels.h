@@ -25,7 +25,7 @@ using QuantizeRowImportanceFn = void (*)(const float* x, uint8_t* y, int64_t k, 
 
 struct TypeKernels {
   QuantizeRowFn quantize_row = nullptr;      // weights: llama.cpp reference quantizer, bit-exact
-  QuantizeRowFn quantize_act = nullptr;      // activation formats only (q8_0, q8_1): 127/amax, ties-to-even
+  QuantizeRowFn quantize_act = nullptr;      // activation formats only: q8_0, q8_1 (127/amax, ties-to-even), q8_k (llama.cpp reference)
   DequantizeRowFn dequantize_row = nullptr;
   VecDotFn vec_dot = nullptr;                // null for float types: they use vec_dot_f32
   VecDotF32Fn vec_dot_f32 = nullptr;

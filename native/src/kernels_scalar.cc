@@ -243,6 +243,9 @@ void fill_scalar(KernelTable& t) {
   t.type[kQ4_1] = {quantize_q4_1, nullptr, dequantize_q4_1, dot_q4_1_q8_1, dot_q4_1_f32};
   t.type[kQ8_0] = {quantize_q8_0, quantize_act_q8<false>, dequantize_q8_0, dot_q8_0_q8_0, dot_q8_0_f32};
   t.type[kQ8_1] = {nullptr, quantize_act_q8<true>, nullptr, nullptr, nullptr};
+  // After the whole-entry assignments above: these add importance quantizers to q4_0/q4_1.
+  fill_scalar_q5(t);
+  fill_scalar_kquants(t);
 }
 
 }  // namespace qk
