@@ -21,7 +21,7 @@ export function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
 }
 
-export const PATTERNS = ['normal', 'zeros', 'equal', 'outliers', 'subnormal', 'negzero', 'mixed'] as const;
+export const PATTERNS = ['normal', 'zeros', 'equal', 'outliers', 'subnormal', 'negzero', 'mixed', 'huge'] as const;
 export type Pattern = (typeof PATTERNS)[number];
 
 /** n floats of a pattern; outliers stay where fp16 scales cannot overflow (|x| < 8 * 65504). */
@@ -44,6 +44,10 @@ export function makeInput(pattern: Pattern, n: number, seed: number): Float32Arr
       break;
     case 'negzero':
       for (let i = 0; i < n; i++) if (i % 3) x[i] = -0;
+      break;
+    case 'huge':
+      // Squares overflow f32 here: exercises the quantizers' non-finite intermediate paths.
+      for (let i = 0; i < n; i++) x[i] *= i % 5 === 0 ? 1e30 : 1e18;
       break;
     case 'mixed':
       for (let i = 0; i < n; i++) {

@@ -2,7 +2,7 @@
 // quant-formats.md §12 (TV-1 … TV-5, TV-9) plus numeric property tests.
 
 import { describe, expect, it } from 'vitest';
-import { TYPES, WEIGHT_TYPES, ACTIVATION_BLOCK_BYTES, type WeightType } from '../lib/types';
+import { TYPES, WEIGHT_TYPES, ACTIVATION_BLOCK, type WeightType } from '../lib/types';
 import { jsKernels, quantizeActivationRow } from '../lib/js/kernels';
 import { f32ToF16Bits, f16BitsToF32, f32ToBf16Bits, bf16BitsToF32 } from '../lib/js/fp16';
 import { rint, roundf, sumQ4_0Q8_0, sumQ4_1Q8_1, sumQ8_0Q8_0 } from '../lib/js/q32';
@@ -42,7 +42,7 @@ function dequantize(t: WeightType, b: Uint8Array, k: number): Float32Array {
 }
 
 function quantAct(act: 'q8_0' | 'q8_1', x: Float32Array): Uint8Array {
-  const out = new Uint8Array((x.length / 32) * ACTIVATION_BLOCK_BYTES[act]);
+  const out = new Uint8Array((x.length / 32) * ACTIVATION_BLOCK[act].bytes);
   quantizeActivationRow(act, x, 0, out, 0, x.length);
   return out;
 }
@@ -326,7 +326,7 @@ describe('quantize / dequantize round trip', () => {
       const x = randomRow(K, seed);
       for (const act of ['q8_0', 'q8_1'] as const) {
         const b = quantAct(act, x);
-        const bb = ACTIVATION_BLOCK_BYTES[act];
+        const bb = ACTIVATION_BLOCK[act].bytes;
         const qo = act === 'q8_1' ? 4 : 2;
         for (let blk = 0; blk < K / 32; blk++) {
           const d = f16At(b, blk * bb);
@@ -401,7 +401,7 @@ describe('dotQ8 equals the float64 sum of dx·dy·S_b (+ mx·sy)', () => {
   it.each(cases)('%s · %s', (t, act, sumFn) => {
     expect(TYPES[t].activation).toBe(act);
     const wb = TYPES[t].blockBytes;
-    const ab = ACTIVATION_BLOCK_BYTES[act];
+    const ab = ACTIVATION_BLOCK[act].bytes;
     for (let seed = 1; seed <= 20; seed++) {
       const w = quantize(t, randomRow(K, seed));
       const a = quantAct(act, randomRow(K, seed + 1000));

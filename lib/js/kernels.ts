@@ -3,6 +3,8 @@
 import type { WeightType } from '../types';
 import * as fl from './float';
 import * as q from './q32';
+import * as q5 from './q5';
+import * as kq from './kquants';
 
 export interface RowKernels {
   /** weights: the llama.cpp reference quantizer (quantize_row_*_ref), bit-exact. k is a multiple of the block size. For f32: copy bytes; f16/bf16: encode each element. */
@@ -10,8 +12,14 @@ export interface RowKernels {
   dequantizeRow(src: Uint8Array, srcOff: number, dst: Float32Array, dstOff: number, k: number): void;
   /** 'f32' precision: sum_k f32(dequant(w[k])) * x[k], accumulated with Math.fround per step (any order is acceptable, but keep it simple: per block, sum of products, then add to row accumulator). */
   dotF32(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number;
-  /** 'q8' precision: a is the activation row already quantized to TYPES[type].activation (q8_0 or q8_1 layout); for float types (activation 'f32') this is not used (matmul calls dotF32). */
+  /** 'q8' precision: a is the activation row already quantized to TYPES[type].activation (q8_0, q8_1 or q8_k layout); for float types (activation 'f32') this is not used (matmul calls dotF32). */
   dotQ8(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number;
+  /**
+   * llama.cpp's importance-weighted quantizer (quantize_row_*_impl, what `llama-quantize --imatrix` runs), bit-exact.
+   * k is exactly one row (the 32-block types use a per-row statistic); importance has k entries, one per column,
+   * the same array for every row. Absent for types whose llama.cpp quantizer takes no importance (q8_0, floats).
+   */
+  quantizeRowImportance?(src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number, importance: Float32Array): void;
 }
 
 export const jsKernels: Record<WeightType, RowKernels> = Object.freeze({
@@ -19,12 +27,63 @@ export const jsKernels: Record<WeightType, RowKernels> = Object.freeze({
   f16: { quantizeRow: fl.quantizeRowF16, dequantizeRow: fl.dequantizeRowF16, dotF32: fl.dotF32F16, dotQ8: fl.dotQ8Float },
   bf16: { quantizeRow: fl.quantizeRowBF16, dequantizeRow: fl.dequantizeRowBF16, dotF32: fl.dotF32BF16, dotQ8: fl.dotQ8Float },
   q8_0: { quantizeRow: q.quantizeRowQ8_0, dequantizeRow: q.dequantizeRowQ8_0, dotF32: q.dotF32Q8_0, dotQ8: q.dotQ8Q8_0 },
-  q4_0: { quantizeRow: q.quantizeRowQ4_0, dequantizeRow: q.dequantizeRowQ4_0, dotF32: q.dotF32Q4_0, dotQ8: q.dotQ8Q4_0 },
-  q4_1: { quantizeRow: q.quantizeRowQ4_1, dequantizeRow: q.dequantizeRowQ4_1, dotF32: q.dotF32Q4_1, dotQ8: q.dotQ8Q4_1 },
+  q4_0: {
+    quantizeRow: q.quantizeRowQ4_0,
+    dequantizeRow: q.dequantizeRowQ4_0,
+    dotF32: q.dotF32Q4_0,
+    dotQ8: q.dotQ8Q4_0,
+    quantizeRowImportance: q.quantizeRowQ4_0Importance,
+  },
+  q4_1: {
+    quantizeRow: q.quantizeRowQ4_1,
+    dequantizeRow: q.dequantizeRowQ4_1,
+    dotF32: q.dotF32Q4_1,
+    dotQ8: q.dotQ8Q4_1,
+    quantizeRowImportance: q.quantizeRowQ4_1Importance,
+  },
+  q5_0: {
+    quantizeRow: q5.quantizeRowQ5_0,
+    dequantizeRow: q5.dequantizeRowQ5_0,
+    dotF32: q5.dotF32Q5_0,
+    dotQ8: q5.dotQ8Q5_0,
+    quantizeRowImportance: q5.quantizeRowQ5_0Importance,
+  },
+  q5_1: {
+    quantizeRow: q5.quantizeRowQ5_1,
+    dequantizeRow: q5.dequantizeRowQ5_1,
+    dotF32: q5.dotF32Q5_1,
+    dotQ8: q5.dotQ8Q5_1,
+    quantizeRowImportance: q5.quantizeRowQ5_1Importance,
+  },
+  q4_k: {
+    quantizeRow: kq.quantizeRowQ4_K,
+    dequantizeRow: kq.dequantizeRowQ4_K,
+    dotF32: kq.dotF32Q4_K,
+    dotQ8: kq.dotQ8Q4_K,
+    quantizeRowImportance: kq.quantizeRowQ4_KImportance,
+  },
+  q5_k: {
+    quantizeRow: kq.quantizeRowQ5_K,
+    dequantizeRow: kq.dequantizeRowQ5_K,
+    dotF32: kq.dotF32Q5_K,
+    dotQ8: kq.dotQ8Q5_K,
+    quantizeRowImportance: kq.quantizeRowQ5_KImportance,
+  },
+  q6_k: {
+    quantizeRow: kq.quantizeRowQ6_K,
+    dequantizeRow: kq.dequantizeRowQ6_K,
+    dotF32: kq.dotF32Q6_K,
+    dotQ8: kq.dotQ8Q6_K,
+    quantizeRowImportance: kq.quantizeRowQ6_KImportance,
+  },
 });
 
-/** Quantize one activation row of k floats (k multiple of 32) into q8_0 (34-byte blocks) or q8_1 (36-byte blocks). */
-export function quantizeActivationRow(act: 'q8_0' | 'q8_1', src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number): void {
+/**
+ * Quantize one activation row of k floats into q8_0 (34-byte blocks of 32), q8_1 (36-byte blocks of 32)
+ * or q8_k (292-byte blocks of 256; k multiple of 256).
+ */
+export function quantizeActivationRow(act: 'q8_0' | 'q8_1' | 'q8_k', src: Float32Array, srcOff: number, dst: Uint8Array, dstOff: number, k: number): void {
   if (act === 'q8_1') q.quantizeActivationQ8_1(src, srcOff, dst, dstOff, k);
+  else if (act === 'q8_k') kq.quantizeActivationQ8_K(src, srcOff, dst, dstOff, k);
   else q.quantizeActivationQ8_0(src, srcOff, dst, dstOff, k);
 }

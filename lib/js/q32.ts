@@ -1,5 +1,6 @@
-// 32-element block kernels: q4_0 (18 B), q4_1 (20 B), q8_0 (34 B) weights, and the
-// q8_0 (34 B) / q8_1 (36 B) activation quantizers (reference §3.1, §3.2, §3.5, §3.6, §5).
+// 32-element block kernels: q4_0 (18 B), q4_1 (20 B), q8_0 (34 B) weights, the
+// q8_0 (34 B) / q8_1 (36 B) activation quantizers (reference §3.1, §3.2, §3.5, §3.6, §5),
+// and the importance-weighted q4_0 / q4_1 quantizers (searches in ksearch.ts).
 // Every f32 operation is wrapped in Math.fround in the order the reference writes it:
 // these kernels are the bit-exact oracle for the native ones.
 
@@ -9,8 +10,9 @@ import { importanceWeights, makeQkx3Quants, makeQxQuants, rowSigma2, type MinOut
 const QK = 32;
 const fr = Math.fround;
 
+/** Stores a block scale; a NaN scale (only from overflowing finite input) is stored as 0x7E00 on every platform, as in C++. */
 export function putF16(b: Uint8Array, o: number, v: number): void {
-  const h = f32ToF16Bits(v);
+  const h = v !== v ? 0x7e00 : f32ToF16Bits(v);
   b[o] = h & 0xff;
   b[o + 1] = h >>> 8;
 }

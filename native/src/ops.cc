@@ -99,6 +99,7 @@ Status quantize(int type, const float* src, size_t src_len, int64_t rows, int64_
     }
   }
   const TypeKernels& kern = active_kernels().type[type];
+  if (!kern.quantize_row) return Status::Error(kErrType, std::string(t->name) + " has no kernels in this build");
   if (importance) {
     if (!kern.quantize_row_importance) {
       return Status::Error(kErrArg, std::string("an importance vector is not used by ") + t->name +
@@ -134,6 +135,7 @@ Status dequantize(int type, const uint8_t* src, size_t src_len, int64_t rows, in
   if (!(s = check_len("data", src_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
   if (!(s = check_at_least("out", dst_len, static_cast<size_t>(rows) * static_cast<size_t>(cols), "floats")).ok()) return s;
   const DequantizeRowFn dq = active_kernels().type[type].dequantize_row;
+  if (!dq) return Status::Error(kErrType, std::string(t->name) + " has no kernels in this build");
   auto fn = [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) dq(src + r * rb, dst + r * cols, cols);
   };
@@ -152,6 +154,7 @@ Status quantize_activations(int type, const float* x, size_t x_len, int64_t m, i
   const size_t ab = row_bytes(at, k);
   if (!(s = check_len("dst", dst_len, static_cast<size_t>(m) * ab, "bytes")).ok()) return s;
   const QuantizeRowFn qa = active_kernels().type[t->act_type].quantize_act;
+  if (!qa) return Status::Error(kErrType, std::string(at.name) + " activations have no kernels in this build");
   for (int64_t i = 0; i < m; ++i) qa(x + i * k, dst + i * ab, k);
   return Status::Ok();
 }
@@ -213,6 +216,9 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   const KernelTable& kt = active_kernels();
   MatmulJob job{&kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, out, false};
   job.int_path = p == Precision::kQ8 && t->act_type != kF32;
+  if (!kt.type[type].vec_dot_f32 || (job.int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
+    return Status::Error(kErrType, std::string(t->name) + " has no matmul kernels in this build");
+  }
   if (job.int_path) {
     const TypeTraits& at = *type_traits(t->act_type);
     job.ab = row_bytes(at, cols);
