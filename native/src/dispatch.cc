@@ -68,6 +68,7 @@ struct Tables {
 #if defined(__aarch64__)
     t[kIsaNeon] = t[kIsaScalar];
     fill_neon(t[kIsaNeon], f.neon_dotprod);
+    fill_neon_kquants(t[kIsaNeon], f.neon_dotprod);
     t[kIsaNeon].isa = kIsaNeon;
 #endif
   }

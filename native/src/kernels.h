@@ -48,7 +48,10 @@ void fill_scalar(KernelTable& t);          // kernels_scalar.cc: f32, f16, bf16,
 void fill_scalar_q5(KernelTable& t);       // kernels_scalar_q5.cc: q5_0, q5_1, importance for the 32-block types
 void fill_scalar_kquants(KernelTable& t);  // kernels_scalar_k.cc: q4_k, q5_k, q6_k, q8_k
 void fill_avx2(KernelTable& t);
+void fill_avx2_kquants(KernelTable& t);                // kernels_avx2_k.cc: q5_0, q5_1, q4_k, q5_k, q6_k, q8_k
 void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
+void fill_avx512_kquants(KernelTable& t, bool vnni);  // kernels_avx512_k.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
+void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc
 
 }  // namespace qk
