@@ -228,6 +228,28 @@ int main() {
       }
     }
   }
+#if defined(__x86_64__) || defined(_M_X64)
+  // The AVX-512 table without VNNI (as on Skylake-X) is built from the same
+  // code; run it too when this CPU has VNNI and would otherwise never use it.
+  if (isa_supported(kIsaAvx512)) {
+    std::printf("testing avx512 without VNNI against scalar\n");
+    KernelTable no_vnni = kernels_for(kIsaAvx2);
+    fill_avx512(no_vnni, false);
+    fill_avx512_kquants(no_vnni, false);
+    no_vnni.isa = kIsaAvx512;
+    for (int type : types) {
+      if (!ref.type[type].quantize_row) continue;
+      const int bs = type_traits(type)->block_size;
+      for (int p = 0; p < kPatternCount; ++p) {
+        if (bs == QK_K) {
+          for (int64_t k : super_ks) check_type(ref, no_vnni, type, k, p, rng);
+        } else {
+          for (int64_t k : block_ks) check_type(ref, no_vnni, type, k, p, rng);
+        }
+      }
+    }
+  }
+#endif
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
   std::printf("isas tested against scalar: %d (best here: %s)\n", isas_tested, isa_name(best_isa()));
   return g_failures ? 1 : 0;
