@@ -207,3 +207,11 @@ export function memoryBandwidth(bytes = 2 ** 30, reps = 5): number | null {
 }
 
 export { TYPES };
+
+// ---- GGUF files ----
+export { openGguf } from './gguf/reader';
+export { writeGguf } from './gguf/writer';
+export type {
+  GgufFile, GgufTensor, GgufValue, GgufValueType, GgufScalarType, GgufArray, GgufArrayItems, GgufPlainValue,
+  GgufTensorInput, GgufMetadataInput, OpenGgufOptions, WriteGgufOptions, WriteGgufResult, WriteProgress,
+} from './gguf/types';

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dispatch.h"
+#include "mapped_file.h"
 #include "membench.h"
 #include "ops.h"
 #include "pool.h"
@@ -254,6 +255,149 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- mapped files (GGUF) ----
+// mapFile(path) -> [handle, size]: maps a whole file copy-on-write and reports
+// its size to V8 as external memory. mappedView(handle, offset, length) ->
+// ArrayBuffer | null: an external ArrayBuffer over part of the mapping (one
+// buffer per tensor or parse window: Node caps one buffer at 4 GiB, files are
+// larger); null where the runtime forbids external buffers (Electron), and the
+// caller then reads the file instead. The mapping is unmapped when the handle
+// and every view are collected, or at once by unmapFile(handle, views), which
+// first detaches the views still alive so none can reach unmapped memory.
+
+struct SharedMapping {
+  qk::MappedFile file;
+  int64_t reported = 0;  // bytes reported to V8 via AdjustExternalMemory
+  int refs = 0;          // the handle's finalizer and one per view
+};
+
+void release_mapping(Napi::Env env, SharedMapping* m) {
+  if (m->reported != 0) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -m->reported);
+    m->reported = 0;
+  }
+  m->file.unmap();
+}
+
+void drop_mapping_ref(Napi::Env env, SharedMapping* m) {
+  if (--m->refs > 0) return;
+  release_mapping(env, m);
+  delete m;
+}
+
+void finalize_mapped_view(napi_env env, void* /*data*/, void* hint) {
+  drop_mapping_ref(Napi::Env(env), static_cast<SharedMapping*>(hint));
+}
+
+SharedMapping* mapping_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsExternal()) throw ArgError{qk::kErrArg, "handle must be a mapped-file handle"};
+  return info[i].As<Napi::External<SharedMapping>>().Data();
+}
+
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 1 || !info[0].IsString()) throw ArgError{qk::kErrArg, "path must be a string"};
+    const std::string path = info[0].As<Napi::String>().Utf8Value();
+    auto* m = new SharedMapping();
+    std::string error;
+    if (!m->file.map(path.c_str(), &error)) {
+      delete m;
+      throw ArgError{qk::kErrArg, "cannot map '" + path + "': " + error};
+    }
+    m->refs = 1;
+    m->reported = static_cast<int64_t>(m->file.size());
+    if (m->reported != 0) Napi::MemoryManagement::AdjustExternalMemory(env, m->reported);
+    Napi::External<SharedMapping> handle =
+        Napi::External<SharedMapping>::New(env, m, [](Napi::Env e, SharedMapping* p) { drop_mapping_ref(e, p); });
+    Napi::Array result = Napi::Array::New(env, 2);
+    result.Set(uint32_t{0}, handle);
+    result.Set(uint32_t{1}, Napi::Number::New(env, static_cast<double>(m->file.size())));
+    return result;
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+Napi::Value MappedView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    SharedMapping* m = mapping_arg(info, 0);
+    const int64_t offset = int_arg(info, 1, "offset"), length = int_arg(info, 2, "length");
+    const uint64_t size = m->file.size();
+    if (!m->file.mapped() && size == 0 && length == 0 && offset == 0) return Napi::ArrayBuffer::New(env, 0);
+    if (!m->file.mapped()) throw ArgError{qk::kErrArg, "the file was closed"};
+    if (offset < 0 || length < 0 || static_cast<uint64_t>(offset) > size || static_cast<uint64_t>(length) > size - static_cast<uint64_t>(offset)) {
+      throw ArgError{qk::kErrLength, "view [" + std::to_string(offset) + ", +" + std::to_string(length) + ") lies outside the " + std::to_string(size) + "-byte file"};
+    }
+    if (length == 0) return Napi::ArrayBuffer::New(env, 0);
+    napi_value buffer;
+    const napi_status st = napi_create_external_arraybuffer(env, m->file.data() + offset, static_cast<size_t>(length),
+                                                            finalize_mapped_view, m, &buffer);
+    if (st == napi_no_external_buffers_allowed) return env.Null();
+    if (st != napi_ok) {
+      if (env.IsExceptionPending()) env.GetAndClearPendingException();
+      throw ArgError{qk::kErrLength, "cannot make an ArrayBuffer of " + std::to_string(length) + " bytes over the mapping (napi status " + std::to_string(st) + ")"};
+    }
+    m->refs += 1;
+    return Napi::Value(env, buffer);
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+// unmapFile(handle, views: ArrayBuffer[]): detaches each view (every typed array
+// on it then has length 0), then unmaps. If a view cannot be detached the
+// mapping stays, since something could still read through it.
+Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    SharedMapping* m = mapping_arg(info, 0);
+    if (!m->file.mapped()) return env.Undefined();
+    if (info.Length() < 2 || !info[1].IsArray()) throw ArgError{qk::kErrArg, "views must be an array of the mapping's ArrayBuffers"};
+    Napi::Array views = info[1].As<Napi::Array>();
+    const uint8_t* begin = m->file.data();
+    const uint8_t* end = begin + m->file.size();
+    for (uint32_t i = 0; i < views.Length(); ++i) {
+      Napi::Value v = views.Get(i);
+      if (!v.IsArrayBuffer()) throw ArgError{qk::kErrArg, "views must hold only ArrayBuffers"};
+      Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
+      if (ab.IsDetached() || ab.ByteLength() == 0) continue;
+      const uint8_t* p = static_cast<const uint8_t*>(ab.Data());
+      if (p < begin || p >= end) throw ArgError{qk::kErrArg, "a view is not an ArrayBuffer of this mapping"};
+      ab.Detach();
+    }
+    release_mapping(env, m);
+    return env.Undefined();
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  } catch (const Napi::Error& e) {
+    make_error(env, qk::kErrArg, std::string("cannot detach a view of the mapping: ") + e.Message()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+// adviseMapped(handle, offset, length, willNeed): a paging hint for a byte range.
+Napi::Value AdviseMapped(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    SharedMapping* m = mapping_arg(info, 0);
+    const int64_t offset = int_arg(info, 1, "offset"), length = int_arg(info, 2, "length");
+    if (offset < 0 || length < 0) throw ArgError{qk::kErrArg, "offset and length must be >= 0"};
+    const bool will_need = info.Length() > 3 && info[3].ToBoolean().Value();
+    if (will_need) m->file.will_need(static_cast<size_t>(offset), static_cast<size_t>(length));
+    else m->file.dont_need(static_cast<size_t>(offset), static_cast<size_t>(length));
+    return env.Undefined();
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+// ---- end of mapped files (GGUF) ----
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("quantize", Napi::Function::New(env, Quantize));
@@ -266,6 +410,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("memoryBandwidth", Napi::Function::New(env, MemoryBandwidth));
+  exports.Set("mapFile", Napi::Function::New(env, MapFile));
+  exports.Set("mappedView", Napi::Function::New(env, MappedView));
+  exports.Set("unmapFile", Napi::Function::New(env, UnmapFile));
+  exports.Set("adviseMapped", Napi::Function::New(env, AdviseMapped));
   return exports;
 }
 

@@ -1,0 +1,242 @@
+#!/usr/bin/env node
+// The `qkernels` command: inspect and quantize GGUF files, run the benchmark.
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { QkError } from './errors';
+import { convertGguf, type ConvertProgress, type ConvertResult } from './gguf/convert';
+import { humanBytes, inspectJson, inspectText } from './gguf/inspect';
+import { openGguf } from './gguf/reader';
+import { isQuantizeTarget, RECIPES, targetNames } from './gguf/recipes';
+import { backend, setThreads } from './index';
+
+const HELP = `usage: qkernels <command> [options]
+
+commands:
+  inspect FILE               metadata and tensors of a GGUF file
+  quantize IN OUT --type T   convert a GGUF file to a weight type or llama.cpp recipe
+  bench [ARGS]               the benchmark (dist/bench/main.js; 'qkernels bench --help' for its options)
+
+Run 'qkernels <command> --help' for a command's options.`;
+
+const HELP_INSPECT = `usage: qkernels inspect FILE [--json] [--full]
+
+Prints the header, every metadata key with its type and value, and a table of
+tensors (name, type, shape in GGUF order with the row length first, bytes).
+
+  --json   one JSON document instead (64-bit integers as decimal strings)
+  --full   every array item (default: the first 8, or 64 in JSON)`;
+
+const HELP_QUANTIZE = `usage: qkernels quantize IN OUT --type TYPE [--threads N] [--quiet] [--progress] [--json]
+
+Converts the tensors of IN (f32, f16, bf16 or already quantized) and writes
+OUT through a temporary file renamed into place, so a failed run leaves no
+partial OUT. 1-D tensors (norms, biases) and other tensors llama.cpp keeps
+stay as they are.
+
+  --type TYPE    a llama.cpp recipe, choosing a type per tensor from its name
+                 and layer as llama-quantize does for llama-like models:
+                   ${RECIPES.join(', ')}
+                 or a weight type for every quantizable tensor:
+                   ${targetNames().filter((t) => !(RECIPES as readonly string[]).includes(t)).join(', ')}
+                 (rows not a multiple of a type's block fall back like llama.cpp:
+                 q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, else f16)
+  --threads N    worker threads (default: all ${cpuCount()} of this machine)
+  --quiet        no progress bar (shown on a terminal: tensors, bytes, ETA)
+  --progress     the progress bar even when stderr is not a terminal
+  --json         print the summary as JSON`;
+
+function cpuCount(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
+class UsageError extends Error {}
+
+interface Parsed {
+  positional: string[];
+  flags: Map<string, string | true>;
+}
+
+function parse(args: string[], valued: string[], known: string[]): Parsed {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--') || a === '-h') {
+      const eq = a.indexOf('=');
+      const name = a === '-h' ? 'help' : a.slice(2, eq > 0 ? eq : undefined);
+      if (!valued.includes(name) && !known.includes(name) && name !== 'help') throw new UsageError(`unknown option --${name}`);
+      if (valued.includes(name)) {
+        const v = eq > 0 ? a.slice(eq + 1) : args[++i];
+        if (v === undefined) throw new UsageError(`--${name} needs a value`);
+        flags.set(name, v);
+      } else {
+        flags.set(name, true);
+      }
+    } else {
+      positional.push(a);
+    }
+  }
+  return { positional, flags };
+}
+
+function cmdInspect(args: string[]): number {
+  const p = parse(args, [], ['json', 'full']);
+  if (p.flags.has('help')) return print(HELP_INSPECT);
+  if (p.positional.length !== 1) throw new UsageError('inspect needs exactly one FILE');
+  const f = openGguf(p.positional[0]);
+  try {
+    const full = p.flags.has('full');
+    if (p.flags.has('json')) process.stdout.write(JSON.stringify(inspectJson(f, { full }), null, 2) + '\n');
+    else process.stdout.write(inspectText(f, { full }) + '\n');
+  } finally {
+    f.close();
+  }
+  return 0;
+}
+
+function duration(s: number): string {
+  if (!Number.isFinite(s) || s < 0) return '--:--';
+  const m = Math.floor(s / 60), sec = Math.floor(s % 60);
+  return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m` : `${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
+}
+
+function progressLine(p: ConvertProgress): string {
+  const frac = p.inputBytes > 0 ? p.inputBytesDone / p.inputBytes : p.tensorsDone / Math.max(1, p.tensors);
+  const width = 24;
+  const filled = Math.round(frac * width);
+  const elapsed = p.elapsedMs / 1000;
+  const eta = frac > 0 ? (elapsed / frac) * (1 - frac) : NaN;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(frac * 100)).padStart(3)}%  ` +
+    `${p.tensorsDone}/${p.tensors} tensors  ${humanBytes(p.inputBytesDone)}/${humanBytes(p.inputBytes)}  ` +
+    `elapsed ${duration(elapsed)}  ETA ${duration(eta)}`;
+}
+
+function summaryText(inPath: string, outPath: string, type: string, r: ConvertResult): string {
+  const counts = new Map<string, number>();
+  for (const t of r.tensors) counts.set(t.to, (counts.get(t.to) ?? 0) + 1);
+  const fallbacks = r.tensors.filter((t) => t.reason?.includes('not a multiple'));
+  const lines = [
+    `quantized ${inPath} -> ${outPath} (${type}, general.file_type ${r.fileType})`,
+    `  size before: ${humanBytes(r.inputFileBytes)} (${r.bitsPerWeightBefore.toFixed(2)} bits per weight)`,
+    `  size after:  ${humanBytes(r.outputFileBytes)} (${r.bitsPerWeightAfter.toFixed(2)} bits per weight, ${(r.inputFileBytes / Math.max(1, r.outputFileBytes)).toFixed(2)}x smaller)`,
+    `  tensors:     ${[...counts].map(([t, n]) => `${t} x ${n}`).join(', ')}`,
+    `  time:        ${r.seconds.toFixed(1)} s (${humanBytes(r.tensorBytesBefore / Math.max(r.seconds, 1e-3))}/s of input)`,
+  ];
+  if (fallbacks.length > 0) lines.push(`  fallbacks:   ${fallbacks.map((t) => `${t.name} (${t.reason})`).join('; ')}`);
+  return lines.join('\n');
+}
+
+async function cmdQuantize(args: string[]): Promise<number> {
+  const p = parse(args, ['type', 'threads'], ['quiet', 'json', 'progress']);
+  if (p.flags.has('help')) return print(HELP_QUANTIZE);
+  if (p.positional.length !== 2) throw new UsageError('quantize needs IN and OUT');
+  const [inPath, outPath] = p.positional;
+  const type = p.flags.get('type');
+  if (typeof type !== 'string') throw new UsageError('quantize needs --type TYPE');
+  const target = type.toLowerCase();
+  if (!isQuantizeTarget(target)) throw new UsageError(`unknown --type '${type}'; expected one of ${targetNames().join(', ')}`);
+  const threads = p.flags.get('threads');
+  if (threads !== undefined) {
+    const n = Number(threads);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--threads must be an integer in [1, 256]; got '${String(threads)}'`);
+    setThreads(n);
+  } else {
+    setThreads(Math.min(256, Math.max(1, cpuCount())));
+  }
+  if (path.resolve(inPath) !== path.resolve(outPath) && fs.existsSync(outPath) && fs.statSync(outPath).isDirectory()) {
+    throw new UsageError(`OUT '${outPath}' is a directory`);
+  }
+  const bar = p.flags.has('progress') || (!p.flags.has('quiet') && !p.flags.has('json') && process.stderr.isTTY === true);
+  // On a terminal the bar redraws in place; elsewhere (logs) it prints a line a second.
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  const result = await convertGguf(inPath, outPath, {
+    type: target,
+    onProgress: bar
+      ? (pr) => {
+          const now = Date.now();
+          const done = pr.tensorsDone === pr.tensors;
+          if (now - last < (tty ? 100 : 1000) && !done && pr.tensorsDone > 1) return;
+          last = now;
+          process.stderr.write(tty ? `\r${progressLine(pr)}\x1b[K${done ? '\n' : ''}` : `${progressLine(pr)}\n`);
+        }
+      : undefined,
+  });
+  if (p.flags.has('json')) process.stdout.write(JSON.stringify({ input: inPath, output: outPath, type: target, backend: backend().name, ...result }, null, 2) + '\n');
+  else process.stdout.write(summaryText(inPath, outPath, target, result) + '\n');
+  return 0;
+}
+
+// The benchmark parses its own arguments and prints its own --help.
+function cmdBench(args: string[]): Promise<number> {
+  const script = path.join(__dirname, '..', 'bench', 'main.js');
+  if (!fs.existsSync(script)) throw new QkError('ERR_QK_ARG', `the benchmark is not built (${script} is missing); run 'npm run build:ts'`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: 'inherit' });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1)));
+    child.on('error', (e) => {
+      process.stderr.write(`qkernels bench: ${e.message}\n`);
+      resolve(1);
+    });
+  });
+}
+
+function print(s: string): number {
+  process.stdout.write(s + '\n');
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'inspect':
+        return cmdInspect(rest);
+      case 'quantize':
+        return await cmdQuantize(rest);
+      case 'bench':
+        return await cmdBench(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        return print(HELP);
+      case '--version':
+      case '-v':
+        return print(backend().version);
+      default:
+        throw new UsageError(`unknown command '${cmd}'`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`qkernels: ${e.message}\n\n${cmd === 'inspect' ? HELP_INSPECT : cmd === 'quantize' ? HELP_QUANTIZE : HELP}\n`);
+      return 2;
+    }
+    if (e instanceof QkError) {
+      process.stderr.write(`qkernels ${cmd}: ${e.message} [${e.code}]\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  // Exiting through process.exit lets the writer remove its temporary file.
+  process.once('SIGINT', () => process.exit(130));
+  process.once('SIGTERM', () => process.exit(143));
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`qkernels: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = 70;
+    },
+  );
+}
