@@ -5,6 +5,10 @@
 #include <cstring>
 
 namespace qk {
+// Internal linkage: with MSVC the AVX2/AVX-512 files are compiled with /arch
+// flags, and a shared inline copy from one of them could be the one the linker
+// keeps for every caller (an AVX instruction on a CPU without AVX).
+namespace {
 
 inline uint32_t f32_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
 inline float bits_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
@@ -45,4 +49,5 @@ inline uint16_t f32_to_bf16(float f) {
   return static_cast<uint16_t>((u + 0x7FFFu + ((u >> 16) & 1)) >> 16);
 }
 
+}  // namespace
 }  // namespace qk

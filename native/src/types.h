@@ -33,9 +33,11 @@ struct TypeTraits {
 const TypeTraits* type_traits(int id);  // nullptr when unknown
 int type_from_name(const char* name);    // -1 when unknown
 
+namespace {  // internal linkage, see fp16.h
 inline size_t row_bytes(const TypeTraits& t, int64_t k) {
   return static_cast<size_t>(k / t.block_size) * static_cast<size_t>(t.block_bytes);
 }
+}  // namespace
 
 // Block layouts (ggml-common.h byte for byte). Scales are fp16 bit patterns.
 constexpr int QK32 = 32;
