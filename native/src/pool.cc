@@ -35,14 +35,18 @@ class Pool {
       n_ = n;
       grain_ = grain;
       next_.store(0, std::memory_order_relaxed);
-      active_ = helpers;
+      open_ = true;
       wanted_ = helpers;
       ++generation_;
     }
     wake_.notify_all();
     work();
+    // Every chunk is claimed. Close the job so that a worker the OS has not
+    // scheduled yet skips it instead of making the caller wait a time slice
+    // for nothing; wait only for workers still inside a chunk.
     std::unique_lock<std::mutex> lk(mu_);
-    done_.wait(lk, [&] { return active_ == 0; });
+    open_ = false;
+    done_.wait(lk, [&] { return busy_ == 0; });
   }
 
  private:
@@ -62,10 +66,12 @@ class Pool {
         wake_.wait(lk, [&] { return stop_ || (generation_ != seen && index < wanted_); });
         if (stop_) return;
         seen = generation_;
+        if (!open_) continue;  // the caller already finished this job
+        ++busy_;
       }
       work();
       std::lock_guard<std::mutex> lk(mu_);
-      if (--active_ == 0) done_.notify_one();
+      if (--busy_ == 0) done_.notify_one();
     }
   }
 
@@ -86,8 +92,9 @@ class Pool {
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
   bool stop_ = false;
+  bool open_ = false;   // the current job still accepts workers
   uint64_t generation_ = 0;
-  int active_ = 0;
+  int busy_ = 0;        // workers inside work() for the current job
   int wanted_ = 0;
   RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
