@@ -49,6 +49,7 @@ describe.each(['native'] as const)('%s backend', (name) => {
     };
     // Warm up the very function measured (JIT and on-stack replacement allocate code once), the scratch buffers and the thread pool.
     run();
+    run();
     // Two measured runs; heap growth counts the smaller (V8 may still add code or feedback once).
     const first = await countGcDuring(run);
     const second = await countGcDuring(run);
