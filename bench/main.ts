@@ -1,129 +1,246 @@
-// The profiler benchmark: the shapes of the seed report (a C# library whose
-// 4-bit matmul ran 2-3x slower than FP32) and of a 7B-class model's batch-1
-// decode, measured in one run so the ratios mean something.
+// The profiler benchmark: the complete, honest version of the seed report's
+// (a C# library whose 4-bit matmul ran 2-3x slower than FP32), measured in one
+// process, one run, so that the ratios mean something:
+//   A quantization round trip, B quantized vs f32 matmul, C SIMD vs scalar C++
+//   vs JS, D batch-1 decode through a llama-shaped model, E the machine's
+//   memory bandwidth (the limit), F matmulAsync and the event loop;
+// then a summary of the figures that must show. Tables print as sections end;
+// results.json, results.md and speedups.svg go to bench/results/.
 //
-//   npm run bench [-- --quick] [--threads N] [--filter TEXT] [--json FILE]
+//   npm run bench [-- --quick] [--threads N] [--filter A,B,...] [--json FILE] [--out DIR]
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
-import { backend, matmul, quantize, setIsa, setThreads, type QuantizedMatrix, type WeightType } from '../lib/index';
-import { fmt, syntheticWeights, table, timeIt } from './timing';
+import { backend, setIsa, setThreads, WEIGHT_TYPES } from '../lib/index';
+import { packageRoot } from '../lib/native';
+import { parseArgs, SECTIONS, USAGE, type SectionId } from './args';
+import type { Context, SectionReport } from './context';
+import { fmtDuration, textTable } from './format';
+import { probeTypes } from './probe';
+import { Progress, type Stage } from './progress';
+import { speedupChart } from './report/chart';
+import { writeJson } from './report/json';
+import { toMarkdown } from './report/markdown';
+import { environmentLine, type BenchReport, type Environment } from './report/types';
+import { applyBandwidth, bandwidthSection, measureBandwidth } from './sections/bandwidth';
+import { runDecode, type DecodeRecord } from './sections/decode';
+import { runEventLoop, type LoopDelayRecord } from './sections/eventloop';
+import { runMatmul, type MatmulRecord } from './sections/matmul';
+import { runRoundTrip } from './sections/roundtrip';
+import { runSimd, type SimdRecord } from './sections/simd';
+import { dropOperands } from './shapes';
+import { buildSummary } from './summary';
+import { startGcCounter, stopGcCounter } from './timing';
 
-interface Args {
-  quick: boolean;
-  threads: number | null;
-  filter: string | null;
-  json: string | null;
-}
+// Expected seconds per section, for the progress bar.
+const STAGE_SECONDS: Record<SectionId, [full: number, quick: number]> = {
+  E: [10, 2],
+  A: [45, 3],
+  B: [170, 16],
+  C: [70, 5],
+  D: [110, 16],
+  F: [7, 2],
+};
 
-function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, threads: null, filter: null, json: null };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i];
-    if (v === '--quick') a.quick = true;
-    else if (v === '--threads') a.threads = Number(argv[++i]);
-    else if (v === '--filter') a.filter = argv[++i];
-    else if (v === '--json') a.json = argv[++i];
-    else if (v === '--help' || v === '-h') {
-      console.log('usage: qkernels bench [--quick] [--threads N] [--filter TEXT] [--json FILE]');
-      process.exit(0);
-    } else {
-      console.error(`unknown argument: ${v}`);
-      process.exit(2);
+function wrap(text: string, width = 110): string {
+  const out: string[] = [];
+  for (const para of text.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      if (line && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
     }
+    out.push(line);
   }
-  return a;
+  return out.join('\n');
 }
 
-interface Shape {
-  label: string;
-  m: number;
-  k: number;
-  n: number;
+export function sectionText(s: SectionReport): string {
+  const parts = [`\n=== ${s.title} ${'='.repeat(Math.max(3, 100 - s.title.length))}`];
+  for (const p of s.intro) parts.push(wrap(p));
+  for (const t of s.tables) parts.push('', textTable(t));
+  if (s.notes.length) parts.push('', ...s.notes.map((n) => wrap(`* ${n}`)));
+  return parts.join('\n');
 }
 
-const SHAPES: Shape[] = [
-  { label: 'seed: inference 1x512 @ 512x512', m: 1, k: 512, n: 512 },
-  { label: 'seed: small batch 4x512 @ 512x512', m: 4, k: 512, n: 512 },
-  { label: 'seed: large inference 1x1024 @ 1024x1024', m: 1, k: 1024, n: 1024 },
-  { label: 'seed: training batch 32x256 @ 256x256', m: 32, k: 256, n: 256 },
-  { label: 'attn proj 1x4096 @ 4096x4096', m: 1, k: 4096, n: 4096 },
-  { label: 'ffn up 1x4096 @ 4096x11008', m: 1, k: 4096, n: 11008 },
-];
-
-const TYPES_MEASURED: WeightType[] = ['q4_0', 'q8_0', 'f32'];
-
-interface Result {
-  shape: string;
-  m: number;
-  k: number;
-  n: number;
-  isa: string;
-  threads: number;
-  type: WeightType;
-  ms: number;
-  gflops: number;
-  weightGBs: number;
-}
-
-function main(): void {
-  const args = parseArgs(process.argv.slice(2));
+/** Runs the benchmark; resolves to the process exit code. */
+export async function runBench(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    console.error(`qkernels bench: ${(e as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const started = performance.now();
+  startGcCounter();
   const info = backend();
-  if (info.name !== 'native') console.warn('warning: the native addon is not loaded; measuring the TypeScript fallback');
-  const allThreads = args.threads ?? info.threads;
-  const budget = args.quick ? 150 : 600;
-  console.log(`qkernels ${info.version} bench: backend ${info.name}, best ISA ${info.isa}, ISAs [${info.isas.join(', ')}], ${allThreads} threads by default`);
-  console.log(`median of repeated runs, ~${budget} ms per cell; synthetic N(0, 0.02) weights, seed 42\n`);
+  const threads = args.threads ?? info.threads;
+  const threadCounts = [...new Set([1, threads])];
+  const selected = args.sections;
+  const native = info.name === 'native';
+  const measureBw = native && (selected.has('E') || selected.has('B') || selected.has('D'));
+  const order: SectionId[] = ['E', 'A', 'B', 'C', 'D', 'F'];
+  const stages: Stage[] = order
+    .filter((id) => (id === 'E' ? measureBw : selected.has(id)))
+    .map((id) => ({ id, weight: STAGE_SECONDS[id][args.quick ? 1 : 0] }));
+  if (measureBw && !args.quick) {
+    // Measured again in the middle (before D) and at the end: the limit is the best of the three.
+    const before = stages.findIndex((s) => s.id === 'D' || s.id === 'F');
+    stages.splice(before < 0 ? stages.length : before, 0, { id: 'E1', weight: STAGE_SECONDS.E[args.quick ? 1 : 0] });
+  }
+  if (measureBw) stages.push({ id: 'E2', weight: STAGE_SECONDS.E[args.quick ? 1 : 0] });
+  const progress = new Progress(stages, args.progress);
+  const print = (text: string) => progress.print(text);
 
-  const results: Result[] = [];
-  const shapes = SHAPES.filter((s) => !args.filter || s.label.includes(args.filter));
-  const isas = info.name === 'native' ? [info.isa, 'scalar'] : [info.isa];
-  for (const shape of shapes) {
-    const { m, k, n } = shape;
-    const weights = syntheticWeights(n * k, 42, 0.02);
-    const x = syntheticWeights(m * k, 7);
-    const out = new Float32Array(m * n);
-    const mats = new Map<WeightType, QuantizedMatrix>();
-    for (const t of TYPES_MEASURED) mats.set(t, quantize(weights, n, k, t));
-    const rows: string[][] = [];
-    for (const isa of isas) {
-      setIsa(isa as 'auto');
-      for (const threads of [...new Set([1, allThreads])]) {
-        setThreads(threads);
-        const byType = new Map<WeightType, number>();
-        for (const t of TYPES_MEASURED) {
-          const w = mats.get(t)!;
-          // Scalar C++ on the big shapes is slow: fewer runs suffice.
-          const tm = timeIt(() => matmul(w, x, m, out), isa === 'scalar' ? budget / 3 : budget, isa === 'scalar' ? 2 : 5);
-          byType.set(t, tm.ms);
-          const gflops = (2 * m * n * k) / (tm.ms * 1e6);
-          const weightGBs = w.data.length / (tm.ms * 1e6);
-          results.push({ shape: shape.label, m, k, n, isa, threads, type: t, ms: tm.ms, gflops, weightGBs });
-        }
-        const f32 = byType.get('f32')!;
-        rows.push([
-          `${isa} x${threads}`,
-          ...TYPES_MEASURED.map((t) => fmt(byType.get(t)!)),
-          `${fmt(f32 / byType.get('q4_0')!, 2)}x`,
-          `${fmt(f32 / byType.get('q8_0')!, 2)}x`,
-          fmt((mats.get('q4_0')!.data.length / (byType.get('q4_0')! * 1e6))),
-        ]);
-      }
+  const env: Environment = {
+    date: new Date().toISOString(),
+    qkernels: info.version,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: os.cpus()[0]?.model?.trim() ?? 'unknown CPU',
+    logicalCpus: os.cpus().length,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    backend: info.name,
+    bestIsa: info.isa,
+    isas: info.isas,
+    threadCounts,
+    quick: args.quick,
+    argv,
+  };
+  print(`qkernels profiler benchmark\n${wrap(environmentLine(env))}`);
+  print(`Sections: ${order.filter((id) => selected.has(id)).map((id) => SECTIONS[id].title).join('; ')}.`);
+  if (!native) print('warning: the native addon is not loaded; measuring the TypeScript fallback (no bandwidth, no ISA comparison).');
+
+  const typeStatus = probeTypes(WEIGHT_TYPES);
+  const types = typeStatus.filter((s) => s.ok).map((s) => s.type);
+  const skipped = typeStatus.filter((s) => !s.ok).map((s) => ({ type: s.type, reason: s.reason ?? 'unknown' }));
+  print(`Types measured: ${types.join(', ')}.`);
+  for (const s of skipped) print(`note: ${s.type} skipped: ${s.reason}`);
+  for (const s of typeStatus.filter((x) => x.ok)) {
+    const bad = Object.entries(s.isas).filter(([, why]) => why !== null);
+    for (const [isa, why] of bad) print(`note: ${s.type} on ${isa} not measured: ${why}`);
+  }
+
+  setIsa('auto');
+  setThreads(threads);
+  const ctx: Context = { args, info, threads, threadCounts, types, typeStatus, progress, bandwidth: new Map(), print };
+  const reports: SectionReport[] = [];
+  let bRecords: MatmulRecord[] = [];
+  let cRecords: SimdRecord[] = [];
+  let dRecords: DecodeRecord[] = [];
+  let fRecords: LoopDelayRecord[] = [];
+  const failures: string[] = [];
+  // A section that throws is reported and the run goes on: the other sections still measure and the
+  // results are still written; the exit code says something failed.
+  const section = async <T extends { report: SectionReport }>(id: SectionId, fn: () => T | Promise<T>): Promise<T | null> => {
+    const t0 = performance.now();
+    try {
+      const r = await fn();
+      r.report.seconds = (performance.now() - t0) / 1000;
+      reports.push(r.report);
+      print(sectionText(r.report));
+      return r;
+    } catch (e) {
+      const msg = (e as Error).stack ?? String(e);
+      failures.push(`${SECTIONS[id].title}: ${(e as Error).message}`);
+      print(`\n=== ${SECTIONS[id].title}: FAILED\n${msg}`);
+      reports.push({ id, title: SECTIONS[id].title, intro: [], tables: [], notes: [`FAILED: ${(e as Error).message}`], records: [] });
+      return null;
+    } finally {
+      setIsa('auto');
+      setThreads(threads);
     }
-    setIsa('auto');
-    setThreads(info.threads);
-    console.log(`${shape.label}  (weights: f32 ${fmt((n * k * 4) / 1e6)} MB, q4_0 ${fmt((n * k * 0.5625) / 1e6)} MB)`);
-    console.log(table(['ISA x threads', 'q4_0 ms', 'q8_0 ms', 'f32 ms', 'q4_0 vs f32', 'q8_0 vs f32', 'q4_0 GB/s'], rows));
-    // SIMD vs scalar, q4_0, one thread.
-    const simd = results.find((r) => r.shape === shape.label && r.isa === info.isa && r.threads === 1 && r.type === 'q4_0');
-    const scalar = results.find((r) => r.shape === shape.label && r.isa === 'scalar' && r.threads === 1 && r.type === 'q4_0');
-    if (simd && scalar && simd !== scalar) console.log(`q4_0 ${info.isa} vs scalar C++ (1 thread): ${fmt(scalar.ms / simd.ms, 2)}x faster`);
-    console.log('');
+  };
+
+  let eSeconds = 0;
+  const bandwidthAt = (stage: string, when: 'start' | 'middle' | 'end') => {
+    const t0 = performance.now();
+    try {
+      measureBandwidth(ctx, stage, when);
+    } catch (e) {
+      failures.push(`memory bandwidth (${when}): ${(e as Error).message}`);
+      print(`memory bandwidth (${when} of the run) FAILED: ${(e as Error).message}`);
+    }
+    eSeconds += (performance.now() - t0) / 1000;
+  };
+  if (measureBw) {
+    bandwidthAt('E', 'start');
+    const bws = [...ctx.bandwidth.values()];
+    print(`\nMemory read bandwidth, measured first (section E; measured again later): ${bws.map((b) => `${b.gbs?.toFixed(1)} GB/s on ${b.threads} thread${b.threads > 1 ? 's' : ''}`).join(', ')}.`);
   }
-  if (args.json) {
-    fs.mkdirSync(path.dirname(path.resolve(args.json)), { recursive: true });
-    fs.writeFileSync(args.json, JSON.stringify({ backend: info, results }, null, 2));
-    console.log(`results written to ${args.json}`);
+  if (selected.has('A')) await section('A', () => runRoundTrip(ctx));
+  if (selected.has('B')) bRecords = (await section('B', () => runMatmul(ctx)))?.records ?? [];
+  if (selected.has('C')) cRecords = (await section('C', () => runSimd(ctx)))?.records ?? [];
+  dropOperands();
+  if (measureBw && !args.quick) bandwidthAt('E1', 'middle');
+  if (selected.has('D')) dRecords = (await section('D', () => runDecode(ctx)))?.records ?? [];
+  if (selected.has('F')) fRecords = (await section('F', () => runEventLoop(ctx)))?.records ?? [];
+  dropOperands();
+  if (measureBw) {
+    bandwidthAt('E2', 'end');
+    applyBandwidth(ctx, bRecords, dRecords);
   }
+  if (selected.has('E')) {
+    const r = bandwidthSection(ctx, bRecords, dRecords);
+    r.seconds = eSeconds;
+    reports.push(r);
+    print(sectionText(r));
+  }
+  progress.finish();
+  stopGcCounter();
+  setThreads(threads);
+
+  const summary = buildSummary(ctx, bRecords, cRecords, dRecords, fRecords);
+  const durationSeconds = (performance.now() - started) / 1000;
+  print(`\n=== Summary ${'='.repeat(92)}\n${summary.lines.map((l) => wrap(`- ${l}`)).join('\n')}\nRun time: ${fmtDuration(durationSeconds * 1000)}.`);
+  if (failures.length) print(`\nFAILED:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+
+  const report: BenchReport = {
+    environment: env,
+    types: { measured: types, skipped },
+    sections: reports.sort((a, b) => a.id.localeCompare(b.id)),
+    summary,
+    failures,
+    durationSeconds,
+  };
+  const written: string[] = [];
+  const outDir = args.out ?? path.join(packageRoot(), 'bench', 'results');
+  try {
+    if (outDir !== '') {
+      fs.mkdirSync(outDir, { recursive: true });
+      const svgName = 'speedups.svg';
+      fs.writeFileSync(path.join(outDir, svgName), speedupChart(env, bRecords, cRecords, dRecords));
+      fs.writeFileSync(path.join(outDir, 'results.md'), toMarkdown(report, svgName));
+      writeJson(path.join(outDir, 'results.json'), report);
+      written.push(...['results.json', 'results.md', svgName].map((f) => path.join(outDir, f)));
+    }
+    if (args.json) {
+      writeJson(args.json, report);
+      written.push(path.resolve(args.json));
+    }
+  } catch (e) {
+    console.error(`qkernels bench: could not write the results: ${(e as Error).message}`);
+    return 1;
+  }
+  if (written.length) console.log(`\nResults: ${written.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
+  return failures.length ? 1 : 0;
 }
 
-main();
+if (require.main === module) {
+  runBench(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      console.error(e);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,265 @@
+// B. Quantized vs f32 matmul: the seed report's four shapes and the shapes of
+// a 7B model (batch 1, 64 tokens, 512-token prefill), every weight type, on
+// the best ISA with 1 and all threads: time, GFLOPS, weight GB/s, the speedup
+// over f32 and the output's error against the f32 product.
+//
+// Batch-1 shapes whose weights a cache could hold between calls are measured
+// "cold": the calls rotate over copies of the weights filling 256 MiB, so
+// every call streams its weights from memory, as in a model's decode step.
+import { matmul, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
+import { usable, type Context, type SectionReport } from '../context';
+import { fmt, fmtMB, fmtMs, fmtX, type Table } from '../format';
+import { flops, MATMUL_SHAPES, operands, streamsFromMemory, type MatShape } from '../shapes';
+import { measure, median } from '../timing';
+
+export interface MatmulRecord {
+  shape: string;
+  role: string;
+  m: number;
+  k: number;
+  n: number;
+  type: WeightType;
+  threads: number;
+  isa: string;
+  /** median ms per call */
+  ms: number;
+  minMs: number;
+  samples: number;
+  gflops: number;
+  weightBytes: number;
+  /** weight bytes / time, GB/s */
+  weightGBs: number;
+  /** weightGBs over the measured bandwidth at this thread count (batch-1 shapes) */
+  bwShare: number | null;
+  /** f32 time / this time */
+  vsF32: number | null;
+  /** ||y - y_f32|| / ||y_f32|| */
+  relErr: number | null;
+  /** weights rotated over copies so that each call streams them from memory */
+  cold: boolean;
+  copies: number;
+}
+
+const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
+/** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
+const UNCACHEABLE_BYTES = 64 * 2 ** 20;
+
+/** Copies of a matrix laid end to end in one reused buffer, so that calls can rotate over them. */
+class Arena {
+  private buf: Uint8Array | null = null;
+
+  constructor(private readonly bytes: number) {}
+
+  copies(w: QuantizedMatrix, maxCopies = 256): QuantizedMatrix[] {
+    const bytes = w.data.byteLength;
+    if (bytes >= UNCACHEABLE_BYTES) return [w];
+    const stride = Math.ceil(bytes / 4096) * 4096;
+    if (!this.buf) this.buf = new Uint8Array(this.bytes);
+    const count = Math.max(2, Math.min(maxCopies, Math.floor(this.buf.byteLength / stride)));
+    const out: QuantizedMatrix[] = [];
+    for (let i = 0; i < count; i++) {
+      const data = this.buf.subarray(i * stride, i * stride + bytes);
+      data.set(w.data);
+      out.push(Object.freeze({ type: w.type, rows: w.rows, cols: w.cols, data }));
+    }
+    return out;
+  }
+
+  free(): void {
+    this.buf = null;
+  }
+}
+
+function relError(y: Float32Array, ref: Float32Array): number {
+  let e = 0;
+  let n = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = y[i] - ref[i];
+    e += d * d;
+    n += ref[i] * ref[i];
+  }
+  return Math.sqrt(e / n);
+}
+
+export interface MatmulResult {
+  report: SectionReport;
+  records: MatmulRecord[];
+}
+
+export function runMatmul(ctx: Context): MatmulResult {
+  const quick = ctx.args.quick;
+  const types = usable(ctx, quick ? QUICK_TYPES : WEIGHT_TYPES);
+  const budgetMs = quick ? 60 : 200;
+  const minSamples = quick ? 2 : 3;
+  const arenaMiB = quick ? 128 : 256;
+  const arena = new Arena(arenaMiB * 2 ** 20);
+  const records: MatmulRecord[] = [];
+  const skippedCells: string[] = [];
+  const tables: Table[] = [];
+  const notes: string[] = [];
+  const shapes = MATMUL_SHAPES;
+  // ms per multiply-accumulate by type and threads, from the shapes measured so far: slow kernels
+  // (types with no SIMD path yet) are measured with one call, or not at all, on the big shapes.
+  const perMac = new Map<string, number>();
+  const singleCallMs = quick ? 200 : 1500;
+  const skipMs = ctx.args.long ? Infinity : quick ? 2000 : 6000;
+  const cellsTotal = shapes.length * types.length * ctx.threadCounts.length;
+  let cells = 0;
+  setIsa('auto');
+  const isa = ctx.info.isa;
+
+  for (const s of shapes) {
+    ctx.progress.update('B', cells / cellsTotal, `B: ${s.label}: generating and quantizing the weights`);
+    const op = operands(s, types);
+    for (const [t, msg] of op.failed) notes.push(`${s.label}: ${t} skipped, quantize threw: ${msg}`);
+    const out = new Float32Array(s.m * s.n);
+    const ref = new Float32Array(s.m * s.n);
+    setThreads(ctx.threads);
+    matmul(op.w.get('f32')!, op.x, s.m, ref);
+    const cold = streamsFromMemory(s);
+    const byKey = new Map<string, MatmulRecord>();
+    const samples = new Map<string, number[]>();
+    const macs = s.m * s.k * s.n;
+    // Two passes over the types, half the budget each, samples pooled: a burst of load on a shared
+    // machine then spreads over the types instead of landing on one (the ratios are what matters).
+    // Calls too long to batch (more than a few per half budget) get the first pass only.
+    for (const pass of [0, 1]) {
+      for (const t of types) {
+        const w = op.w.get(t);
+        if (!w) {
+          if (pass === 0) cells += ctx.threadCounts.length;
+          continue;
+        }
+        const wanted = ctx.threadCounts.filter((th) => {
+          if (pass === 0) return true;
+          const r = byKey.get(`${t}|${th}`);
+          return r !== undefined && r.ms * (minSamples + 1) < budgetMs / 2;
+        });
+        if (wanted.length === 0) continue;
+        const views = cold ? arena.copies(w) : [w];
+        const c = views.length;
+        for (const threads of wanted) {
+          const key = `${t}|${threads}`;
+          ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}${pass ? ' (second pass)' : ''}`);
+          setThreads(threads);
+          const predicted = (perMac.get(key) ?? 0) * macs;
+          if (pass === 0 && predicted > skipMs) {
+            skippedCells.push(`${s.label} ${t} x${threads} (~${fmt(predicted / 1000)} s a call)`);
+            cells++;
+            continue;
+          }
+          const tm = measure((i) => matmul(views[i % c], op.x, s.m, out), {
+            budgetMs: budgetMs / 2,
+            minSamples,
+            slowMs: quick ? 250 : 1500,
+            single: pass === 0 && predicted > singleCallMs,
+          });
+          const all = [...(samples.get(key) ?? []), ...tm.all];
+          samples.set(key, all);
+          const ms = median(all);
+          perMac.set(key, ms / macs);
+          const weightGBs = w.data.byteLength / (ms * 1e6);
+          const r: MatmulRecord = {
+            shape: s.label,
+            role: s.role,
+            m: s.m,
+            k: s.k,
+            n: s.n,
+            type: t,
+            threads,
+            isa,
+            ms,
+            minMs: Math.min(...all),
+            samples: all.length,
+            gflops: flops(s) / (ms * 1e6),
+            weightBytes: w.data.byteLength,
+            weightGBs,
+            bwShare: null, // set from the final bandwidth (section E)
+            vsF32: null,
+            relErr: t === 'f32' ? 0 : relError(out, ref),
+            cold,
+            copies: c,
+          };
+          const prev = byKey.get(key);
+          if (prev) Object.assign(prev, r);
+          else {
+            records.push(r);
+            byKey.set(key, r);
+            cells++;
+          }
+        }
+      }
+    }
+    for (const r of byKey.values()) {
+      const f = byKey.get(`f32|${r.threads}`);
+      r.vsF32 = f ? f.ms / r.ms : null;
+    }
+    tables.push(shapeTable(ctx, s, types, byKey, cold));
+  }
+  arena.free();
+  setThreads(ctx.threads);
+  ctx.progress.done('B');
+  if (skippedCells.length) {
+    notes.push(`Not run (predicted from the smaller shapes to take more than ${fmt(skipMs / 1000)} s a call): ${skippedCells.join('; ')}.`);
+  }
+
+  tables.push(...overviewTables(ctx, types, records));
+  const intro = [
+    `Best ISA (${isa}), 'q8' precision (activations quantized to 8 bits once per call, integer dot products; f32/f16/bf16 take f32 activations). ` +
+      `Synthetic N(0, 0.02²) weights and N(0, 1) activations, fixed seed; median of repeated calls (~${budgetMs} ms of calls per cell, in two passes over the types).`,
+    'GFLOPS = 2·m·k·n / time; GB/s = bytes of weights / time (as a share of the memory bandwidth in section E); "vs f32" = f32 time / this time (above 1: faster than f32); ' +
+      'err = RMS error of the output relative to the f32 product (weight quantization plus 8-bit activations).',
+    `Shapes of 4096x4096 and larger are measured cold: calls rotate over copies of the weights filling ${arenaMiB} MiB (matrices of 64 MiB and more need none), so each call streams its weights from memory as in a model's decode step; ` +
+      "the report's small shapes stay in cache, as they did in the report.",
+  ];
+  return { report: { id: 'B', title: 'B. Quantized vs f32 matmul', intro, tables, notes, records: records as unknown as Record<string, unknown>[] }, records };
+}
+
+function shapeTable(ctx: Context, s: MatShape, types: WeightType[], byKey: Map<string, MatmulRecord>, cold: boolean): Table {
+  const tc = ctx.threadCounts;
+  const headers = ['type', 'MB'];
+  for (const th of tc) {
+    headers.push(`ms x${th}`, `GFLOPS x${th}`, `GB/s x${th}`, `vs f32 x${th}`);
+  }
+  headers.push('err');
+  const rows: string[][] = [];
+  for (const t of types) {
+    const first = tc.map((th) => byKey.get(`${t}|${th}`)).find((r) => r !== undefined);
+    if (!first) continue;
+    const row = [t, fmtMB(first.weightBytes)];
+    for (const th of tc) {
+      const r = byKey.get(`${t}|${th}`);
+      if (!r) {
+        row.push('(not run)', '-', '-', '-');
+        continue;
+      }
+      row.push(fmtMs(r.ms), fmt(r.gflops), fmt(r.weightGBs), t === 'f32' ? '1' : fmtX(r.vsF32));
+    }
+    row.push(t === 'f32' ? '-' : fmt(first.relErr, 4));
+    rows.push(row);
+  }
+  return {
+    title: `${s.label}  (${s.role}${cold ? '; cold weights' : ''})`,
+    headers,
+    rows,
+  };
+}
+
+function overviewTables(ctx: Context, types: WeightType[], records: MatmulRecord[]): Table[] {
+  const quantized = types.filter((t) => t !== 'f32');
+  const out: Table[] = [];
+  for (const th of [...ctx.threadCounts].reverse()) {
+    const rows: string[][] = [];
+    for (const s of MATMUL_SHAPES) {
+      const f = records.find((r) => r.shape === s.label && r.type === 'f32' && r.threads === th);
+      if (!f) continue;
+      rows.push([s.label, fmtMs(f.ms), ...quantized.map((t) => fmtX(records.find((r) => r.shape === s.label && r.type === t && r.threads === th)?.vsF32))]);
+    }
+    out.push({
+      title: `Speedup over f32, ${th} thread${th > 1 ? 's' : ''} (f32 time / type time; above 1x the quantized type is faster)`,
+      headers: ['shape', 'f32 ms', ...quantized],
+      rows,
+    });
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+// The report's "what must show" figures, in a few lines at the end of the run.
+import type { Context } from './context';
+import { fmt, fmtMs, fmtPct, fmtX, threadsLabel } from './format';
+import type { DecodeRecord } from './sections/decode';
+import type { LoopDelayRecord } from './sections/eventloop';
+import type { MatmulRecord } from './sections/matmul';
+import type { SimdRecord } from './sections/simd';
+import { MATMUL_SHAPES } from './shapes';
+
+export interface Summary {
+  lines: string[];
+  figures: Record<string, number | null>;
+}
+
+export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d: DecodeRecord[], f: LoopDelayRecord[]): Summary {
+  const lines: string[] = [];
+  const fig: Record<string, number | null> = {};
+  const t1 = 1;
+  const tn = ctx.threads;
+  const bw = (t: number) => ctx.bandwidth.get(t)?.gbs ?? null;
+  const mm = (shape: string, type: string, threads: number) => b.find((r) => r.shape === shape && r.type === type && r.threads === threads);
+
+  if (bw(tn) !== null) {
+    lines.push(`Memory read bandwidth (the limit): ${ctx.threadCounts.map((t) => `${fmt(bw(t))} GB/s on ${t} thread${t > 1 ? 's' : ''}`).join(', ')}.`);
+    fig.bandwidthGBs1 = bw(t1);
+    fig.bandwidthGBsAll = bw(tn);
+  }
+
+  const ffn = '1x4096 @ 4096x11008';
+  const q = mm(ffn, 'q4_0', tn);
+  const f32 = mm(ffn, 'f32', tn);
+  if (q) {
+    const q1 = mm(ffn, 'q4_0', t1);
+    const f1 = mm(ffn, 'f32', t1);
+    lines.push(
+      `q4_0 ${ffn}, ${threadsLabel(tn)}: ${fmtMs(q.ms)} ms, ${fmt(q.weightGBs)} GB/s of weights = ${fmtPct(q.bwShare)} of the measured bandwidth; ` +
+        `${fmtX(q.vsF32)} faster than f32 (${fmtMs(f32?.ms)} ms)` +
+        (q1 && tn !== t1 ? `. 1 thread: ${fmtMs(q1.ms)} ms, ${fmtPct(q1.bwShare)} of bandwidth, ${fmtX(q1.vsF32)} vs f32 (${fmtMs(f1?.ms)} ms).` : '.'),
+    );
+    fig.q4_0_ffn_ms = q.ms;
+    fig.q4_0_ffn_bwShare = q.bwShare;
+    fig.q4_0_ffn_vsF32 = q.vsF32;
+  }
+
+  const prefill = '512x4096 @ 4096x4096';
+  const p1 = mm(prefill, 'q4_0', t1);
+  const pn = mm(prefill, 'q4_0', tn);
+  const m1 = mm('1x4096 @ 4096x4096', 'q4_0', tn);
+  if (p1 || pn) {
+    const perTok = pn ? pn.ms / 512 : null;
+    const gain = perTok !== null && m1 ? m1.ms / perTok : null;
+    lines.push(
+      `q4_0 ${prefill}: ${fmt(p1?.gflops)} GFLOPS on 1 thread, ${fmt(pn?.gflops)} GFLOPS on ${threadsLabel(tn)}; ` +
+        `per token, batch 512 runs at ${fmtX(gain)} the speed of batch 1 (${fmtMs(perTok)} vs ${fmtMs(m1?.ms)} ms a token at 1x4096 @ 4096x4096, ${threadsLabel(tn)}).`,
+    );
+    fig.q4_0_prefill_gflops1 = p1?.gflops ?? null;
+    fig.q4_0_prefill_gflopsAll = pn?.gflops ?? null;
+    fig.q4_0_prefill_perTokenSpeedup = gain;
+    const f = mm(prefill, 'f32', tn);
+    if (f && pn) lines[lines.length - 1] += ` f32 at the same shape: ${fmt(f.gflops)} GFLOPS on ${threadsLabel(tn)} (q4_0 ${fmtX(pn.vsF32)} its speed).`;
+  }
+
+  const tiny = d.find((r) => r.model.startsWith('TinyLlama') && r.type === 'q4_0');
+  if (tiny) {
+    const tf = d.find((r) => r.model === tiny.model && r.type === 'f32');
+    lines.push(
+      `TinyLlama-shaped decode, q4_0, ${tiny.threads} threads: ${fmt(tiny.tokensPerS)} tokens/s (${fmt(tiny.msPerToken)} ms/token), ` +
+        `${fmt(tiny.weightGBs)} GB/s of weights = ${fmtPct(tiny.bwShare)} of the measured bandwidth` +
+        (tf ? `; f32: ${fmt(tf.tokensPerS)} tokens/s (q4_0 ${fmtX(tiny.vsF32)} faster)` : '') +
+        `; ${fmt(tiny.allocBytesPerToken)} JS bytes/token, ${tiny.gcs.minor + tiny.gcs.major} GCs.`,
+    );
+    fig.tinyllama_q4_0_tokensPerS = tiny.tokensPerS;
+    fig.tinyllama_q4_0_weightGBs = tiny.weightGBs;
+    fig.tinyllama_q4_0_bwShare = tiny.bwShare;
+  }
+
+  const report = MATMUL_SHAPES.filter((s) => s.report);
+  const rq = (th: number) => report.map((s) => mm(s.label, 'q4_0', th)?.vsF32 ?? null);
+  if (rq(t1).some((v) => v !== null)) {
+    lines.push(
+      `The report's four shapes (${report.map((s) => s.label).join(', ')}), q4_0 vs f32: ` +
+        ctx.threadCounts.map((th) => `${rq(th).map(fmtX).join(', ')} on ${th} thread${th > 1 ? 's' : ''}`).join('; ') +
+        ' (the report: 0.31x, 0.31x, 0.56x, 0.21x). These shapes take microseconds and stay in cache.',
+    );
+  }
+
+  const best = ctx.info.isa;
+  const simdAt = (shape: string, impl: string) => c.find((r) => r.shape === shape && r.type === 'q4_0' && r.impl === impl)?.ms ?? null;
+  for (const shape of ['1x4096 @ 4096x4096', '1x1024 @ 1024x1024']) {
+    const s = simdAt(shape, best);
+    const sc = simdAt(shape, 'scalar');
+    const js = simdAt(shape, 'js');
+    if (s !== null && (sc !== null || js !== null)) {
+      lines.push(`q4_0 ${shape}, 1 thread: ${best} ${fmtX(sc !== null ? sc / s : null)} faster than scalar C++, ${fmtX(js !== null ? js / s : null)} faster than the JS fallback (the report: SIMD 0.84x of scalar).`);
+      fig.q4_0_simdVsScalar = sc !== null ? sc / s : null;
+      fig.q4_0_simdVsJs = js !== null ? js / s : null;
+      break;
+    }
+  }
+
+  const fa = f.find((r) => r.mode === 'async');
+  const fs = f.find((r) => r.mode === 'sync' && r.perTask === 1);
+  const fs8 = f.find((r) => r.mode === 'sync' && r.perTask > 1);
+  const idle = f.find((r) => r.mode === 'idle');
+  if (fa && fs) {
+    const d = (r: LoopDelayRecord) => `p99 ${fmtMs(r.p99)} ms (p50 ${fmtMs(r.p50)}, max ${fmtMs(r.max)})`;
+    lines.push(
+      `Event-loop delay during back-to-back 1x4096 @ 4096x11008 q4_0 matvecs, ${threadsLabel(fa.threads)}: matmulAsync ${d(fa)}; ` +
+        `sync matmul yielding after each call ${d(fs)}` +
+        (fs8 ? `, after every ${fs8.perTask} calls ${d(fs8)}` : '') +
+        (idle ? `; idle loop p99 ${fmtMs(idle.p99)} ms.` : '.'),
+    );
+    fig.asyncDelayP99 = fa.p99;
+    fig.syncDelayP99 = fs.p99;
+    fig.syncBatchDelayP99 = fs8?.p99 ?? null;
+  }
+  return { lines, figures: fig };
+}
