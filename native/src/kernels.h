@@ -18,6 +18,12 @@ using DequantizeRowFn = void (*)(const uint8_t* x, float* y, int64_t k);
 using VecDotFn = float (*)(int64_t k, const uint8_t* w, const uint8_t* a);
 // 'f32' precision: weights dequantized on the fly, float FMA with x.
 using VecDotF32Fn = float (*)(int64_t k, const uint8_t* w, const float* x);
+// 'q8' precision, a block of dot products in one pass over k: nw (1..8)
+// weight rows w + i * w_stride against na (1..4) activation rows
+// a + j * a_stride; out[j * out_stride + i] = vec_dot(k, w_i, a_j), each
+// block's integer sum exact, only the float summation order may differ.
+using VecDotRowsFn = void (*)(int64_t k, const uint8_t* w, size_t w_stride, int nw, const uint8_t* a, size_t a_stride, int na,
+                              float* out, size_t out_stride);
 
 // Importance-weighted quantizer (llama.cpp's quantize_row_*_impl, used when
 // an importance matrix is given): importance has k entries, one per column.
@@ -30,6 +36,8 @@ struct TypeKernels {
   VecDotFn vec_dot = nullptr;                // null for float types: they use vec_dot_f32
   VecDotF32Fn vec_dot_f32 = nullptr;
   QuantizeRowImportanceFn quantize_row_importance = nullptr;  // types that support an importance vector
+  VecDotRowsFn vec_dot_rows = nullptr;       // optional multi-row vec_dot (matmul uses it when set); last, so
+                                             // positional initializers of the fields above stay valid
 };
 
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };

@@ -604,6 +604,97 @@ float dot_q8_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
   return hsum(acc) + tail;
 }
 
+// ---- multi-row q4_0 dot (vec_dot_rows) ----------------------------------
+//
+// nw (1..4) weight rows x 4 activation rows per pass over k: each pair of
+// blocks of the 4 activation rows is loaded (and its -8 * sum y formed) once
+// for all weight rows, each weight pair unpacked once for the 4 activation
+// rows; packs + madd fold the 4 pair vectors of a weight row into dword 4l+j = exact
+// S of block l against activation row j, then one cvt + one FMA with the pair
+// scales (staged per 8 blocks). Other shapes use vec_dot per pair.
+struct APair { __m256i ylo, yhi, corr; };
+
+template <int kOuter>
+void rows4_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK32, n8 = nb / 8;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), e8 = _mm256_set1_epi8(8), one = _mm256_set1_epi16(1);
+  __m256 acc[kOuter];
+  for (int o = 0; o < kOuter; ++o) acc[o] = _mm256_setzero_ps();
+  alignas(32) float sa[8][4];        // activation scales, [block][act row]
+  alignas(32) float sw[kOuter][8];   // weight scales, [row][block]
+  for (int64_t g = 0; g < n8; ++g) {
+    const int64_t b0 = g * 8;
+    for (int j = 0; j < 4; ++j) {
+      alignas(32) float f[8];
+      _mm256_store_ps(f, scales8<kQ80>(a + j * as + b0 * kQ80));
+      for (int b = 0; b < 8; ++b) sa[b][j] = f[b];
+    }
+    for (int o = 0; o < kOuter; ++o) _mm256_store_ps(sw[o], scales8<kQ40>(w + o * ws + b0 * kQ40));
+    for (int p = 0; p < 4; ++p) {
+      const int64_t b = b0 + 2 * p;
+      APair ap[4];
+      for (int j = 0; j < 4; ++j) {
+        const uint8_t* ar = a + j * as + b * kQ80 + 2;
+        ap[j].ylo = pair128(ar, ar + kQ80);
+        ap[j].yhi = pair128(ar + 16, ar + kQ80 + 16);
+        ap[j].corr = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(e8, ap[j].ylo), _mm256_maddubs_epi16(e8, ap[j].yhi)), one);
+      }
+      const __m256 all = _mm256_load_ps(&sa[2 * p][0]);  // lane l: block 2p+l, dword j: act row j
+      for (int o = 0; o < kOuter; ++o) {
+        const __m256i z = pair128(w + o * ws + b * kQ40 + 2, w + o * ws + (b + 1) * kQ40 + 2);
+        const __m256i lo = _mm256_and_si256(z, m4), hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
+        __m256i v[4];
+        for (int j = 0; j < 4; ++j) {
+          const __m256i qy = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ap[j].ylo), _mm256_maddubs_epi16(hi, ap[j].yhi));
+          v[j] = _mm256_sub_epi32(_mm256_madd_epi16(qy, one), ap[j].corr);
+        }
+        // Each partial dword sums 8 products (q - 8) * y, two of them stay
+        // within int16: saturating packs are exact, madd adds neighbours
+        // (the hadd tree's result with fewer shuffles).
+        const __m256i t01 = _mm256_madd_epi16(_mm256_packs_epi32(v[0], v[1]), one);
+        const __m256i t23 = _mm256_madd_epi16(_mm256_packs_epi32(v[2], v[3]), one);
+        const __m256i s = _mm256_madd_epi16(_mm256_packs_epi32(t01, t23), one);
+        const __m256 dw = _mm256_set_m128(_mm_broadcast_ss(&sw[o][2 * p + 1]), _mm_broadcast_ss(&sw[o][2 * p]));
+        acc[o] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, all), acc[o]);
+      }
+    }
+  }
+  for (int o = 0; o < kOuter; ++o) {
+    alignas(16) float r[4];
+    _mm_store_ps(r, _mm_add_ps(_mm256_castps256_ps128(acc[o]), _mm256_extractf128_ps(acc[o], 1)));
+    const uint8_t* wr = w + o * ws;
+    for (int j = 0; j < 4; ++j) {
+      const uint8_t* ar = a + j * as;
+      float tail = 0.f;
+      for (int64_t b = n8 * 8; b < nb; ++b) {
+        const __m256i q = unpack_nibbles(wr + b * kQ40 + 2);
+        const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ar + b * kQ80 + 2));
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(e8, y));
+        tail += (h2f(wr + b * kQ40) * h2f(ar + b * kQ80)) * static_cast<float>(hsum8_i32(_mm256_madd_epi16(p, one)));
+      }
+      out[j * os + o] = r[j] + tail;
+    }
+  }
+}
+
+void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
+  for (int i0 = 0; i0 < nw; i0 += 4) {
+    const uint8_t* wi = w + i0 * ws;
+    float* oi = out + i0;
+    const int n = nw - i0 < 4 ? nw - i0 : 4;
+    if (na == 4) {
+      switch (n) {
+        case 4: rows4_q4_0<4>(k, wi, ws, a, as, oi, os); continue;
+        case 3: rows4_q4_0<3>(k, wi, ws, a, as, oi, os); continue;
+        case 2: rows4_q4_0<2>(k, wi, ws, a, as, oi, os); continue;
+        default: rows4_q4_0<1>(k, wi, ws, a, as, oi, os); continue;
+      }
+    }
+    for (int j = 0; j < na; ++j)
+      for (int i = 0; i < n; ++i) oi[j * os + i] = dot_q4_0_q8_0(k, wi + i * ws, a + j * as);
+  }
+}
+
 float dot_q8_0_f32(int64_t k, const uint8_t* w, const float* x) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / QK32; ++b, w += kQ80, x += QK32) {
@@ -651,6 +742,7 @@ void fill_avx2(KernelTable& t) {
   q40.dequantize_row = dequantize_q4_0;
   q40.vec_dot = dot_q4_0_q8_0;
   q40.vec_dot_f32 = dot_q4_0_f32;
+  q40.vec_dot_rows = dot_rows_q4_0;
   TypeKernels& q41 = t.type[kQ4_1];
   q41.quantize_row = quantize_q4_1;
   q41.dequantize_row = dequantize_q4_1;

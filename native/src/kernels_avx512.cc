@@ -279,6 +279,247 @@ float dot_q8_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
   return _mm512_reduce_add_ps(acc) + tail;
 }
 
+// ---- multi-row q4_0 dot (vec_dot_rows) ----------------------------------
+//
+// A 4 x n block of (weight row, activation row) pairs per pass over k. For a
+// quartet of blocks, each of the 4 "inner" rows (the 4 activation rows, or
+// the 4 weight rows when fewer than 4 activation rows are given) is unpacked
+// once and dotted with each "outer" row; the 4 quartet vectors of one outer
+// row fold (reduce4) into dword 4l+j = exact S of block l for inner row j,
+// then one cvt + one FMA with the pair scales. Each unpacked weight block is
+// reused for every activation row and vice versa.
+
+// Quartet of 16-byte pieces (p + s*l) into lane l, by broadcasts (load port)
+// and blends rather than lane inserts (shuffle port).
+template <int kStride>
+inline __m512i bcast4(const uint8_t* p) {
+  __m512i z = _mm512_broadcast_i32x4(loadu128(p));
+  z = _mm512_mask_broadcast_i32x4(z, 0x00F0, loadu128(p + kStride));
+  z = _mm512_mask_broadcast_i32x4(z, 0x0F00, loadu128(p + 2 * kStride));
+  return _mm512_mask_broadcast_i32x4(z, 0xF000, loadu128(p + 3 * kStride));
+}
+
+struct WQuart { __m512i lo, hi; };
+struct AQuart { __m512i ylo, yhi, corr; };
+
+inline WQuart wquart_q4_0(const uint8_t* w) {
+  const __m512i z = bcast4<kQ40>(w + 2), m = _mm512_set1_epi8(0x0F);
+  return {_mm512_and_si512(z, m), _mm512_and_si512(_mm512_srli_epi16(z, 4), m)};
+}
+
+// corr = -8 * sum y (4 partial dwords per block, as the q*y partials).
+template <bool kVnni>
+inline AQuart aquart_q8_0(const uint8_t* a) {
+  AQuart r;
+  r.ylo = bcast4<kQ80>(a + 2);
+  r.yhi = bcast4<kQ80>(a + 18);
+  const __m512i e8 = _mm512_set1_epi8(8);
+  r.corr = _mm512_sub_epi32(_mm512_setzero_si512(),
+                            dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), e8, r.ylo), e8, r.yhi));
+  return r;
+}
+
+// Exact S of 4 blocks (4 partial dwords per 128-bit lane).
+template <bool kVnni>
+inline __m512i quart_dot(const WQuart& w, const AQuart& a) {
+  if (kVnni) return dpbusd(dpbusd(a.corr, w.lo, a.ylo), w.hi, a.yhi);
+  // int16: each maddubs pair <= 2 * 15 * 128, two of them summed stay < 2^15.
+  const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(w.lo, a.ylo), _mm512_maddubs_epi16(w.hi, a.yhi));
+  return _mm512_add_epi32(a.corr, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
+}
+
+// Dword permutes collecting the fp16 field at byte 0 of 16 consecutive blocks
+// (kStride bytes apart) in natural order (block i in the low half of dword i),
+// from 64-byte windows inside the 16 blocks.
+template <int kStride>
+struct Nat16 {
+  static constexpr int kGroup = 16 * kStride;
+  static constexpr int kWin = (kGroup + 63) / 64;
+  int32_t idx[kWin][16];
+  int base[kWin];
+  uint32_t mask[kWin];
+  uint32_t upper;
+  constexpr Nat16() : idx(), base(), mask(), upper(0) {
+    for (int m = 0; m < kWin; ++m) base[m] = 64 * m < kGroup - 64 ? 64 * m : kGroup - 64;
+    for (int i = 0; i < 16; ++i) {
+      const int off = kStride * i;
+      const int doff = off & ~3;
+      if (off & 2) upper |= 1u << i;
+      for (int m = 0; m < kWin; ++m) {
+        if (doff >= base[m] && doff + 4 <= base[m] + 64) {
+          idx[m][i] = (doff - base[m]) / 4;
+          mask[m] |= 1u << i;
+          break;
+        }
+      }
+    }
+  }
+};
+
+template <int kStride>
+inline __m512 scales_nat16(const uint8_t* p) {
+  static constexpr Nat16<kStride> P{};
+  __m512i r = _mm512_permutexvar_epi32(_mm512_loadu_si512(P.idx[0]), loadu512(p + P.base[0]));
+  for (int m = 1; m < P.kWin; ++m) {
+    if (P.mask[m]) {
+      r = _mm512_mask_permutexvar_epi32(r, static_cast<__mmask16>(P.mask[m]), _mm512_loadu_si512(P.idx[m]),
+                                        loadu512(p + P.base[m]));
+    }
+  }
+  if (P.upper) r = _mm512_mask_srli_epi32(r, static_cast<__mmask16>(P.upper), r, 16);
+  return low_halves_ps(r);
+}
+
+// reduce4 for partial sums that fit int16 (each of the 4 dwords of a block
+// lane sums 8 products (q - 8) * y, |.| <= 8 * 8 * 128; two of them <= 2^14):
+// saturating packs are exact, madd with ones adds neighbours. Same result
+// and order as reduce4 with half the shuffles.
+inline __m512i reduce4_small(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
+  const __m512i one = _mm512_set1_epi16(1);
+  const __m512i t01 = _mm512_madd_epi16(_mm512_packs_epi32(v0, v1), one);  // lane: v0 d0+d1, v0 d2+d3, v1 .., v1 ..
+  const __m512i t23 = _mm512_madd_epi16(_mm512_packs_epi32(v2, v3), one);
+  return _mm512_madd_epi16(_mm512_packs_epi32(t01, t23), one);
+}
+
+// Sum of the four 128-bit lanes: 4 floats.
+inline __m128 lanes_sum(__m512 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// kActInner: the 4 inner rows are activation rows and the kOuter outer rows
+// weight rows; else the 4 inner rows are weight rows, the outer activation rows.
+#if defined(__clang__)
+#define QK_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define QK_UNROLL _Pragma("GCC unroll 16")
+#else
+#define QK_UNROLL
+#endif
+
+template <bool kVnni, bool kActInner, int kOuter>
+void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
+  const int64_t nb = k / QK32, ng = nb / 16;
+  const uint8_t* inner = kActInner ? a : w;
+  const uint8_t* outer = kActInner ? w : a;
+  const size_t is = kActInner ? as : ws, ost = kActInner ? ws : as;
+  constexpr int kIB = kActInner ? kQ80 : kQ40, kOB = kActInner ? kQ40 : kQ80;
+  __m512 acc[kOuter];
+  QK_UNROLL
+  for (int o = 0; o < kOuter; ++o) acc[o] = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ng; ++g) {
+    const int64_t b0 = g * 16;
+    // Pair scales for the group: D[o][q] dword 4l+j = d(outer o) * d(inner j) of block 4q+l.
+    __m512 fi[4], D[kOuter][4];
+    QK_UNROLL
+    for (int j = 0; j < 4; ++j) fi[j] = scales_nat16<kIB>(inner + j * is + b0 * kIB);
+    if (!kActInner) {
+      // Few activation rows: the weights stream from memory as 4 interleaved
+      // row streams, too short for the hardware prefetcher to follow; fetch
+      // the next 4 rows (contiguous) ahead, spread over the groups.
+      const char* next = reinterpret_cast<const char*>(w + 4 * ws);
+      const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
+      for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);
+    }
+    __m512 all[4];
+    QK_UNROLL
+    for (int q = 0; q < 4; ++q) {
+      const __m512i ia = _mm512_setr_epi32(4 * q, 16 + 4 * q, 0, 0, 4 * q + 1, 16 + 4 * q + 1, 0, 0, 4 * q + 2, 16 + 4 * q + 2, 0, 0,
+                                           4 * q + 3, 16 + 4 * q + 3, 0, 0);
+      const __m512i ib = _mm512_setr_epi32(0, 0, 4 * q, 16 + 4 * q, 0, 0, 4 * q + 1, 16 + 4 * q + 1, 0, 0, 4 * q + 2, 16 + 4 * q + 2,
+                                           0, 0, 4 * q + 3, 16 + 4 * q + 3);
+      all[q] = _mm512_mask_blend_ps(0xCCCC, _mm512_permutex2var_ps(fi[0], ia, fi[1]), _mm512_permutex2var_ps(fi[2], ib, fi[3]));
+    }
+    QK_UNROLL
+    for (int o = 0; o < kOuter; ++o) {
+      const __m512 fo = scales_nat16<kOB>(outer + o * ost + b0 * kOB);
+      QK_UNROLL
+      for (int q = 0; q < 4; ++q) {
+        const __m512i ie = _mm512_setr_epi32(4 * q, 4 * q, 4 * q, 4 * q, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 1, 4 * q + 2, 4 * q + 2,
+                                             4 * q + 2, 4 * q + 2, 4 * q + 3, 4 * q + 3, 4 * q + 3, 4 * q + 3);
+        D[o][q] = _mm512_mul_ps(_mm512_permutexvar_ps(ie, fo), all[q]);
+      }
+    }
+    QK_UNROLL
+    for (int q = 0; q < 4; ++q) {
+      const int64_t b = b0 + 4 * q;
+      if (kActInner) {
+        AQuart in[4];
+        QK_UNROLL
+        for (int j = 0; j < 4; ++j) in[j] = aquart_q8_0<kVnni>(a + j * as + b * kQ80);
+        QK_UNROLL
+        for (int o = 0; o < kOuter; ++o) {
+          const WQuart wq = wquart_q4_0(w + o * ws + b * kQ40);
+          const __m512i s = reduce4_small(quart_dot<kVnni>(wq, in[0]), quart_dot<kVnni>(wq, in[1]), quart_dot<kVnni>(wq, in[2]),
+                                    quart_dot<kVnni>(wq, in[3]));
+          acc[o] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), D[o][q], acc[o]);
+        }
+      } else {
+        WQuart in[4];
+        QK_UNROLL
+        for (int j = 0; j < 4; ++j) in[j] = wquart_q4_0(w + j * ws + b * kQ40);
+        QK_UNROLL
+        for (int o = 0; o < kOuter; ++o) {
+          const AQuart aq = aquart_q8_0<kVnni>(a + o * as + b * kQ80);
+          const __m512i s = reduce4_small(quart_dot<kVnni>(in[0], aq), quart_dot<kVnni>(in[1], aq), quart_dot<kVnni>(in[2], aq),
+                                    quart_dot<kVnni>(in[3], aq));
+          acc[o] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), D[o][q], acc[o]);
+        }
+      }
+    }
+  }
+  QK_UNROLL
+  for (int o = 0; o < kOuter; ++o) {
+    alignas(16) float r[4];
+    _mm_store_ps(r, lanes_sum(acc[o]));
+    QK_UNROLL
+    for (int j = 0; j < 4; ++j) {
+      const uint8_t* wr = w + (kActInner ? o : j) * ws;
+      const uint8_t* ar = a + (kActInner ? j : o) * as;
+      float tail = 0.f;
+      for (int64_t b = ng * 16; b < nb; ++b) {
+        tail += (h2f(wr + b * kQ40) * h2f(ar + b * kQ80)) * static_cast<float>(block_q4_0(wr + b * kQ40, ar + b * kQ80));
+      }
+      const int iw = kActInner ? o : j, ia = kActInner ? j : o;
+      out[ia * os + iw] = r[j] + tail;
+    }
+  }
+}
+
+// nw 1..8 weight rows x na 1..4 activation rows: 4 activation rows are the
+// inner rows of one pass; fewer are done as outer rows against 4 weight rows
+// at a time (pairs of smaller blocks fall back to vec_dot).
+template <bool kVnni>
+void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
+  if (na == 4) {
+    switch (nw) {
+      case 8: return rows_q4_0<kVnni, true, 8>(k, w, ws, a, as, out, os);
+      case 7: return rows_q4_0<kVnni, true, 7>(k, w, ws, a, as, out, os);
+      case 6: return rows_q4_0<kVnni, true, 6>(k, w, ws, a, as, out, os);
+      case 5: return rows_q4_0<kVnni, true, 5>(k, w, ws, a, as, out, os);
+      case 4: return rows_q4_0<kVnni, true, 4>(k, w, ws, a, as, out, os);
+      case 3: return rows_q4_0<kVnni, true, 3>(k, w, ws, a, as, out, os);
+      case 2: return rows_q4_0<kVnni, true, 2>(k, w, ws, a, as, out, os);
+      case 1: return rows_q4_0<kVnni, true, 1>(k, w, ws, a, as, out, os);
+      default: return;
+    }
+  }
+  for (int i0 = 0; i0 < nw; i0 += 4) {
+    const uint8_t* wi = w + i0 * ws;
+    float* oi = out + i0;
+    if (nw - i0 >= 4) {
+      switch (na) {
+        case 3: rows_q4_0<kVnni, false, 3>(k, wi, ws, a, as, oi, os); continue;
+        case 2: rows_q4_0<kVnni, false, 2>(k, wi, ws, a, as, oi, os); continue;
+        case 1: rows_q4_0<kVnni, false, 1>(k, wi, ws, a, as, oi, os); continue;
+        default: return;
+      }
+    }
+    for (int j = 0; j < na; ++j)
+      for (int i = 0; i < nw - i0; ++i) oi[j * os + i] = dot_q4_0_q8_0<kVnni>(k, wi + i * ws, a + j * as);
+  }
+}
+
 // ---- 'f32' precision ------------------------------------------------------
 
 inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }  // n < 16
@@ -469,10 +710,12 @@ void fill_avx512(KernelTable& t, bool vnni) {
   t.type[kQ8_0].vec_dot_f32 = dot_q8_0_f32;
   if (vnni) {
     t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<true>;
+    t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<true>;
     t.type[kQ4_1].vec_dot = dot_q4_1_q8_1<true>;
     t.type[kQ8_0].vec_dot = dot_q8_0_q8_0;
   } else {
     t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<false>;
+    t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<false>;
     t.type[kQ4_1].vec_dot = dot_q4_1_q8_1<false>;
     // q8_0 keeps the AVX2 kernel: without VNNI the 512-bit one is no faster.
   }

@@ -178,8 +178,28 @@ struct MatmulJob {
   bool int_path;
 };
 
+// Multi-row kernel path: tiles of 8 weight rows x 4 activation rows, one
+// pass over k each. Activation rows go in chunks of kActChunk (kept in L2)
+// while the 8 weight rows of a tile stay in L1 across the chunk.
+constexpr int64_t kActChunk = 64;
+
+void matmul_range_rows(const MatmulJob& j, int64_t begin, int64_t end) {
+  const VecDotRowsFn f = j.k->vec_dot_rows;
+  for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
+    const int64_t i1 = std::min(j.m, i0 + kActChunk);
+    for (int64_t n = begin; n < end; n += 8) {
+      const int nw = static_cast<int>(std::min<int64_t>(8, end - n));
+      for (int64_t i = i0; i < i1; i += 4) {
+        const int na = static_cast<int>(std::min<int64_t>(4, i1 - i));
+        f(j.cols, j.w + n * j.rb, j.rb, nw, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + n, static_cast<size_t>(j.rows));
+      }
+    }
+  }
+}
+
 void matmul_range(void* ctx, int64_t begin, int64_t end) {
   const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  if (j.int_path && j.k->vec_dot_rows) return matmul_range_rows(j, begin, end);
   for (int64_t n0 = begin; n0 < end; n0 += kRowTile) {
     const int64_t n1 = std::min(end, n0 + kRowTile);
     for (int64_t i = 0; i < j.m; ++i) {

@@ -194,6 +194,76 @@ void check_golden_block() {
   }
 }
 
+// vec_dot_rows (the multi-row entry) against the scalar vec_dot of every
+// (weight row, activation row) pair, for nw in 1..8, na in 1..4; out entries outside
+// the nw x na block (out_stride > nw) must stay untouched.
+void check_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, int type, int64_t k, int pattern, std::mt19937& rng) {
+  const TypeKernels& s = simd.type[type];
+  if (!s.vec_dot_rows) return;
+  const TypeTraits& tt = *type_traits(type);
+  const TypeTraits& at = *type_traits(tt.act_type);
+  const size_t rb = row_bytes(tt, k), ab = row_bytes(at, k);
+  Buf w(8 * rb), a(4 * ab);
+  std::vector<std::vector<float>> dr(8), adq(4), off(8);
+  for (int i = 0; i < 8; ++i) {
+    const std::vector<float> x = make(pattern, k, rng);
+    ref.type[type].quantize_row(x.data(), w.p + i * rb, k);
+    dr[i].resize(static_cast<size_t>(k));
+    ref.type[type].dequantize_row(w.p + i * rb, dr[i].data(), k);
+    off[i] = weight_offsets(type, w.p + i * rb, k);
+    if (i >= 4) continue;
+    const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
+    ref.type[tt.act_type].quantize_act(act.data(), a.p + i * ab, k);
+    adq[i] = dequantize_activations(tt.act_type, a.p + i * ab, k);
+  }
+  for (int nw = 1; nw <= 8; ++nw) {
+    for (int na = 1; na <= 4; ++na) {
+      const size_t os = static_cast<size_t>(nw) + 3;
+      std::vector<float> out(os * na, 12345.f);
+      s.vec_dot_rows(k, w.p, rb, nw, a.p, ab, na, out.data(), os);
+      ++g_checks;
+      char ctx[160];
+      std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nw=%d na=%d]", isa_name(simd.isa), tt.name, static_cast<long long>(k),
+                    pattern_name(pattern), nw, na);
+      for (int j = 0; j < na; ++j) {
+        for (size_t i = 0; i < os; ++i) {
+          const float got = out[j * os + i];
+          if (i >= static_cast<size_t>(nw)) {
+            if (got != 12345.f) { fail(std::string("vec_dot_rows wrote outside its block ") + ctx); j = na; break; }
+            continue;
+          }
+          double qmag = 0;
+          for (int64_t e = 0; e < k; ++e) qmag += std::fabs(static_cast<double>(adq[j][e])) * (std::fabs(dr[i][e]) + 2.0 * std::fabs(off[i][e]));
+          const float want = ref.type[type].vec_dot(k, w.p + i * rb, a.p + j * ab);
+          if (!close(got, want, 1e-5 * qmag + 1e-30)) {
+            fail(std::string("vec_dot_rows ") + ctx + " (" + std::to_string(i) + "," + std::to_string(j) + ") got " +
+                 std::to_string(got) + " want " + std::to_string(want));
+            j = na;
+            break;
+          }
+        }
+      }
+    }
+  }
+}
+
+void check_all_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, std::mt19937& rng) {
+  const int types[] = {kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K};
+  const int64_t block_ks[] = {32, 64, 128, 160, 480, 512, 544, 1024, 4096 + 32, 4096 + 480, 11008};
+  const int64_t super_ks[] = {256, 512, 768, 2048, 4096 + 256};
+  for (int type : types) {
+    if (!simd.type[type].vec_dot_rows || !ref.type[type].quantize_row) continue;
+    std::printf("  vec_dot_rows %s on %s\n", type_traits(type)->name, isa_name(simd.isa));
+    for (int p = 0; p < kPatternCount; ++p) {
+      if (type_traits(type)->block_size == QK_K) {
+        for (int64_t k : super_ks) check_vec_dot_rows(ref, simd, type, k, p, rng);
+      } else {
+        for (int64_t k : block_ks) check_vec_dot_rows(ref, simd, type, k, p, rng);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -227,6 +297,7 @@ int main() {
         }
       }
     }
+    check_all_vec_dot_rows(ref, simd, rng);
   }
 #if defined(__x86_64__) || defined(_M_X64)
   // The AVX-512 table without VNNI (as on Skylake-X) is built from the same
@@ -248,6 +319,7 @@ int main() {
         }
       }
     }
+    check_all_vec_dot_rows(ref, no_vnni, rng);
   }
 #endif
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
