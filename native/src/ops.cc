@@ -251,6 +251,11 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   // Tasks are rows of W; keep chunks tile-aligned and big enough to amortize the hand-off.
   int64_t grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
   grain = std::min<int64_t>(grain, 256);
+  // Below ~1M multiply-adds (a few microseconds) waking a worker costs more than it saves.
+  if (static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(m) < static_cast<double>(1 << 20)) {
+    matmul_range(&job, 0, rows);
+    return Status::Ok();
+  }
   parallel_for(rows, grain, matmul_range, &job);
   return Status::Ok();
 }
