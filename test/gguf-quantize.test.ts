@@ -161,7 +161,8 @@ describe('byte-identical to llama-quantize', () => {
   );
 
   // Where the whole golden set is at hand (the shared folder the fixtures were cut from), whole files must match.
-  const shared = process.env.QKERNELS_GOLDEN_DIR ?? '/work/shared/golden';
+  // CI clones the repo with shared/ beside it.
+  const shared = process.env.QKERNELS_GOLDEN_DIR ?? path.join(__dirname, '..', '..', 'shared', 'golden');
   const whole = fs.existsSync(path.join(shared, 'golden-f32.gguf'));
   it.skipIf(!whole).each(['q4_0', 'q4_1', 'q8_0', 'q6_k', 'q4_k_m', 'q4_k_s'] as const)('%s: the whole file', async (type) => {
     await convertGguf(path.join(shared, 'golden-f32.gguf'), p(`whole-${type}.gguf`), { type });
