@@ -49,44 +49,23 @@ namespace {
 
 // ---- small helpers ------------------------------------------------------
 
-inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
+#include "simd_avx2.h"
+
 inline void st_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
 // Equal to f32_to_fp16 for every non-NaN input (nearest-even, subnormals, inf).
 inline uint16_t f2h(float f) { return static_cast<uint16_t>(_cvtss_sh(f, 0)); }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 inline float hmin(__m256 v) {
   __m128 s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_min_ps(s, _mm_movehl_ps(s, s));
   s = _mm_min_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
 inline int first_set(uint32_t mask) {  // mask != 0
   int i = 0;
   while (!((mask >> i) & 1u)) ++i;
   return i;
 }
-
-inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 // 16 bytes of nibbles -> 32 bytes 0..15 in element order (low nibbles are
 // elements 0..15, high nibbles elements 16..31).
@@ -326,24 +305,6 @@ inline __m256i pair_q4_0(const uint8_t* w, const uint8_t* a) {
   return _mm256_madd_epi16(_mm256_sub_epi16(qy, c), _mm256_set1_epi16(1));
 }
 
-inline __m256i reduce_pairs(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
-  return _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
-}
-
-// fp16 fields of 8 blocks (stride bytes apart) in the order b0 b2 b4 b6 b1 b3 b5 b7.
-template <int kStride>
-inline __m256 scales8_evens_odds(const uint8_t* p) {
-  __m128i h = _mm_cvtsi32_si128(ld_u16(p));
-  h = _mm_insert_epi16(h, ld_u16(p + 2 * kStride), 1);
-  h = _mm_insert_epi16(h, ld_u16(p + 4 * kStride), 2);
-  h = _mm_insert_epi16(h, ld_u16(p + 6 * kStride), 3);
-  h = _mm_insert_epi16(h, ld_u16(p + 1 * kStride), 4);
-  h = _mm_insert_epi16(h, ld_u16(p + 3 * kStride), 5);
-  h = _mm_insert_epi16(h, ld_u16(p + 5 * kStride), 6);
-  h = _mm_insert_epi16(h, ld_u16(p + 7 * kStride), 7);
-  return _mm256_cvtph_ps(h);
-}
-
 inline int hsum8_i32(__m256i v) { return hsum_i32(v); }
 
 float dot_q4_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
@@ -430,18 +391,6 @@ inline __m256i pair_q4_1(const uint8_t* w, const uint8_t* a) {
   __m256i qy, ylo, yhi;
   pair_q4<kQ41, kQ81>(w + 4, a + 4, qy, ylo, yhi);
   return _mm256_madd_epi16(qy, _mm256_set1_epi16(1));
-}
-
-inline int ld_i32(const uint8_t* p) { int v; std::memcpy(&v, p, 4); return v; }
-
-// (field0, field1) fp16 pairs of blocks b0 b2 b1 b3 (p = block b0) as 8 floats.
-template <int kStride>
-inline __m256 pairs4(const uint8_t* p) {
-  __m128i h = _mm_cvtsi32_si128(ld_i32(p));
-  h = _mm_insert_epi32(h, ld_i32(p + 2 * kStride), 1);
-  h = _mm_insert_epi32(h, ld_i32(p + 1 * kStride), 2);
-  h = _mm_insert_epi32(h, ld_i32(p + 3 * kStride), 3);
-  return _mm256_cvtph_ps(h);
 }
 
 float dot_q4_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {

@@ -55,38 +55,17 @@ constexpr int kQ4K = sizeof(BlockQ4_K), kQ5K = sizeof(BlockQ5_K), kQ6K = sizeof(
 
 // ---- small helpers ------------------------------------------------------
 
-inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
+#include "simd_avx2.h"
+
 inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline int ld_i32(const uint8_t* p) { int v; std::memcpy(&v, p, 4); return v; }
 inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
 inline void st_f32(uint8_t* p, float v) { std::memcpy(p, &v, 4); }
-inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
 inline bool finite_f32(float v) { return (f32_bits(v) & 0x7F800000u) != 0x7F800000u; }
 
 inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m128i load64(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
 inline __m256 loadf(const float* p) { return _mm256_loadu_ps(p); }
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 // Eight bytes at p, zero-extended to int32 lanes.
 inline __m256i u8x8(const uint8_t* p) { return _mm256_cvtepu8_epi32(load64(p)); }
@@ -184,36 +163,6 @@ inline __m256i pair_q5_1(const uint8_t* w, const uint8_t* a) {
   const __m256i ylo = pair128(a + 4, a + kQ81 + 4), yhi = pair128(a + 20, a + kQ81 + 20);
   const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, ylo), _mm256_maddubs_epi16(uhi, yhi));
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// Four pair vectors (blocks 0-1, 2-3, 4-5, 6-7) -> the 8 exact block sums in
-// the order [b0 b2 b4 b6 | b1 b3 b5 b7].
-inline __m256i reduce_pairs(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
-  return _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
-}
-
-// fp16 fields of 8 blocks (kStride bytes apart) in the order b0 b2 b4 b6 b1 b3 b5 b7.
-template <int kStride>
-inline __m256 scales8_evens_odds(const uint8_t* p) {
-  __m128i h = _mm_cvtsi32_si128(ld_u16(p));
-  h = _mm_insert_epi16(h, ld_u16(p + 2 * kStride), 1);
-  h = _mm_insert_epi16(h, ld_u16(p + 4 * kStride), 2);
-  h = _mm_insert_epi16(h, ld_u16(p + 6 * kStride), 3);
-  h = _mm_insert_epi16(h, ld_u16(p + 1 * kStride), 4);
-  h = _mm_insert_epi16(h, ld_u16(p + 3 * kStride), 5);
-  h = _mm_insert_epi16(h, ld_u16(p + 5 * kStride), 6);
-  h = _mm_insert_epi16(h, ld_u16(p + 7 * kStride), 7);
-  return _mm256_cvtph_ps(h);
-}
-
-// (field0, field1) fp16 pairs of blocks b0 b2 b1 b3 (p = block b0) as 8 floats.
-template <int kStride>
-inline __m256 pairs4(const uint8_t* p) {
-  __m128i h = _mm_cvtsi32_si128(ld_i32(p));
-  h = _mm_insert_epi32(h, ld_i32(p + 2 * kStride), 1);
-  h = _mm_insert_epi32(h, ld_i32(p + 1 * kStride), 2);
-  h = _mm_insert_epi32(h, ld_i32(p + 3 * kStride), 3);
-  return _mm256_cvtph_ps(h);
 }
 
 float dot_q5_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {

@@ -40,8 +40,7 @@ namespace {
 
 constexpr int kQ40 = 18, kQ41 = 20, kQ80 = 34, kQ81 = 36;
 
-inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
-inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
+#include "simd_avx512.h"
 
 inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -55,21 +54,6 @@ inline __m512i loadu512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 // four quartets into one vector whose dword 4l+j is S of block 4j+l; the
 // scales of the 16 blocks are gathered into that same order with dword
 // permutes (Perm16), so one cvt + one FMA per 16 blocks finish the group.
-
-// VPDPBUSD: acc + sum u*s per 4-byte group (u unsigned, s signed), exact.
-// AVX512_VNNI is deliberately NOT in this file's target set: a compiler that
-// knows VNNI may fuse maddubs/madd/add sequences of the non-VNNI kernels into
-// VNNI instructions (LLVM has such patterns), which would fault on AVX-512
-// CPUs without VNNI (Skylake-SP/X, iMac Pro). The instruction is written as
-// inline asm instead, and only the kernels filled when vnni is true reach it.
-inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
-#if defined(__GNUC__)
-  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
-  return acc;
-#else
-  return _mm512_dpbusd_epi32(acc, u, s);  // MSVC: intrinsics need no target flags
-#endif
-}
 
 // sum u*s per 4-byte group (u unsigned, s signed) into int32 lanes; without
 // VNNI via maddubs (int16 pairs, the callers keep them in range) + madd.
@@ -124,13 +108,6 @@ inline __m512i core4_q4_1(const uint8_t* w, const uint8_t* a) {
   return dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), lo, ylo), hi, yhi);
 }
 
-// Four quartet vectors (lane l of v_j: block 4j+l) -> dword 4l+j = S of block 4j+l.
-inline __m512i reduce4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
-  const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
-  const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
-  return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-}
-
 // Dword permutes that collect one 16-bit field (at byte kField of each block,
 // blocks kStride bytes apart) of 16 consecutive blocks into the reduce4 order:
 // dword i gets the 4 bytes holding the field of block 4(i%4) + i/4, read from
@@ -177,17 +154,6 @@ inline __m512i gather_fields16(const uint8_t* p) {
   return r;
 }
 
-// fp16 in the low 16 bits of each dword -> 16 floats.
-inline __m512 low_halves_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
-inline __m512 high_halves_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
-
-// 256-bit exact integer S of one block, for the tails (< 16 blocks).
-inline int hsum8_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
 inline __m256i nibbles32(const uint8_t* qs) {
   const __m128i v = loadu128(qs);
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));

@@ -47,10 +47,9 @@ namespace {
 
 constexpr int kQ4K = sizeof(BlockQ4_K), kQ5K = sizeof(BlockQ5_K), kQ6K = sizeof(BlockQ6_K), kQ8K = sizeof(BlockQ8_K);
 
-inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
-inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
-inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
+#include "simd_avx512.h"
 
+inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
 inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
@@ -66,15 +65,6 @@ inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// VPDPBUSD: acc + sum u*s per 4-byte group (u unsigned, s signed), exact.
-inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
-#if defined(__GNUC__)
-  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
-  return acc;
-#else
-  return _mm512_dpbusd_epi32(acc, u, s);  // MSVC: intrinsics need no target flags
-#endif
-}
 // VPDPWSSD: acc + sum a*b per pair of int16, exact (no saturation).
 inline __m512i dpwssd(__m512i acc, __m512i a, __m512i b) {
 #if defined(__GNUC__)
@@ -336,13 +326,6 @@ inline __m512i q5_core4(const uint8_t* w, const uint8_t* a) {
   return _mm512_add_epi32(_mm512_shuffle_i64x2(p, q, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i64x2(p, q, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-// Four quartet vectors (lane l of v_j: block 4j+l) -> dword 4l+j = S of block 4j+l.
-inline __m512i reduce4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
-  const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
-  const __m512i t23 = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
-  return _mm512_add_epi32(_mm512_unpacklo_epi64(t01, t23), _mm512_unpackhi_epi64(t01, t23));
-}
-
 // Dword permutes collecting one 16-bit field (byte kField of each block,
 // blocks kStride apart) of 16 consecutive blocks into the reduce4 order,
 // from 64-byte windows inside the 16 blocks; a field in the upper half of its
@@ -386,21 +369,12 @@ inline __m512i gather_fields16(const uint8_t* p) {
   return r;
 }
 
-inline __m512 low_halves_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v)); }
-inline __m512 high_halves_ps(__m512i v) { return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(v, 16))); }
-
 // Levels (0..31) of one block in element order, for the tails.
 template <int kQh, int kQs>
 inline __m256i q5_levels32(const uint8_t* w) {
   const __m128i v = load128(w + kQs);
   const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
   return _mm256_mask_add_epi8(nib, static_cast<__mmask32>(ld_u32(w + kQh)), nib, _mm256_set1_epi8(0x10));
-}
-inline int hsum8_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
 }
 template <bool kQ50Type>
 inline int q5_block_dot(const uint8_t* w, const uint8_t* a) {

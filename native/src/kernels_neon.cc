@@ -51,45 +51,11 @@ namespace {
 
 constexpr int kQ40Bytes = 18, kQ41Bytes = 20, kQ80Bytes = 34, kQ81Bytes = 36;
 
-QK_INLINE uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
+#include "simd_neon.h"
+
 QK_INLINE void store_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
-// Scales for the exact paths: the same software decode as the scalar code
-// (bit-identical values, signalling NaNs included).
-QK_INLINE float scale_exact(const uint8_t* p) { return fp16_to_f32(load_u16(p)); }
-// Scales for the dot products (tolerance-checked): one FCVT, equal to the
-// software decode for every non-NaN pattern.
-QK_INLINE float scale_fast(const uint8_t* p) {
-  __fp16 h;
-  std::memcpy(&h, p, 2);
-  return static_cast<float>(h);
-}
-
-// x * s rounded to f32 on its own: the empty asm hides the product from the
-// optimizer, so it cannot be contracted with a following add into an FMA even
-// when the file is built without -ffp-contract=off (GCC's vmulq/vaddq are
-// plain vector operators and would otherwise fuse).
-QK_INLINE float32x4_t mul_unfused(float32x4_t x, float s) {
-  float32x4_t p = vmulq_n_f32(x, s);
-  __asm__("" : "+w"(p));
-  return p;
-}
-
 QK_INLINE float32x4_t load_f32_u(const uint8_t* p) { return vreinterpretq_f32_u8(vld1q_u8(p)); }
-
-// int8x16 -> four float32x4 (elements 0-3, 4-7, 8-11, 12-15).
-QK_INLINE void i8_to_f32(int8x16_t v, float32x4_t out[4]) {
-  const int16x8_t lo = vmovl_s8(vget_low_s8(v));
-  const int16x8_t hi = vmovl_high_s8(v);
-  out[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
-  out[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
-  out[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
-  out[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
-}
 
 // Low byte of each int32 lane (C's conversion to a narrower integer).
 QK_INLINE int8x16_t narrow_i32_to_i8(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_t d) {
@@ -471,10 +437,6 @@ QK_INLINE void deq_block_q8_0(const uint8_t* w, float d, float32x4_t out[8]) {
   for (int j = 0; j < 8; ++j) out[j] = vmulq_n_f32(out[j], d);
 }
 
-QK_INLINE void store_block(float* y, const float32x4_t v[8]) {
-  for (int j = 0; j < 8; ++j) vst1q_f32(y + 4 * j, v[j]);
-}
-
 void dequantize_q4_0(const uint8_t* x, float* y, int64_t k) {
   for (int64_t b = 0; b < k / QK32; ++b, x += kQ40Bytes, y += QK32) {
     float32x4_t v[8];
@@ -500,10 +462,6 @@ void dequantize_q8_0(const uint8_t* x, float* y, int64_t k) {
 }
 
 // ---- f32-precision dot products ---------------------------------------------
-
-QK_INLINE float hsum4(float32x4_t a, float32x4_t b, float32x4_t c, float32x4_t d) {
-  return vaddvq_f32(vaddq_f32(vaddq_f32(a, b), vaddq_f32(c, d)));
-}
 
 float vec_dot_f32_f32(int64_t k, const uint8_t* w, const float* x) {
   float32x4_t a0 = vdupq_n_f32(0.f), a1 = a0, a2 = a0, a3 = a0;

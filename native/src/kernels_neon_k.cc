@@ -58,11 +58,8 @@ constexpr int kQ5KBytes = sizeof(BlockQ5_K);  // d 0, dmin 2, scales 4, qh 16, q
 constexpr int kQ6KBytes = sizeof(BlockQ6_K);  // ql 0, qh 128, scales 192, d 208
 constexpr int kQ8KBytes = sizeof(BlockQ8_K);  // d 0 (f32), qs 4, bsums 260
 
-QK_INLINE uint16_t load_u16(const uint8_t* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
+#include "simd_neon.h"
+
 QK_INLINE uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
@@ -72,37 +69,6 @@ QK_INLINE float load_f32(const uint8_t* p) {
   float v;
   std::memcpy(&v, p, 4);
   return v;
-}
-
-// Exact paths: the scalar software decode (signalling NaNs kept bit for bit).
-QK_INLINE float scale_exact(const uint8_t* p) { return fp16_to_f32(load_u16(p)); }
-// Dot products: one FCVT, equal to the software decode for every non-NaN.
-QK_INLINE float scale_fast(const uint8_t* p) {
-  __fp16 h;
-  std::memcpy(&h, p, 2);
-  return static_cast<float>(h);
-}
-
-// x * s rounded on its own (the empty asm keeps it from being fused into an
-// FMA with the add or subtract that follows).
-QK_INLINE float32x4_t mul_unfused(float32x4_t x, float s) {
-  float32x4_t p = vmulq_n_f32(x, s);
-  __asm__("" : "+w"(p));
-  return p;
-}
-
-// int8x16 -> four float32x4 (elements 0-3, 4-7, 8-11, 12-15); exact.
-QK_INLINE void i8_to_f32(int8x16_t v, float32x4_t out[4]) {
-  const int16x8_t lo = vmovl_s8(vget_low_s8(v));
-  const int16x8_t hi = vmovl_high_s8(v);
-  out[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)));
-  out[1] = vcvtq_f32_s32(vmovl_high_s16(lo));
-  out[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)));
-  out[3] = vcvtq_f32_s32(vmovl_high_s16(hi));
-}
-
-QK_INLINE float hsum4(float32x4_t a, float32x4_t b, float32x4_t c, float32x4_t d) {
-  return vaddvq_f32(vaddq_f32(vaddq_f32(a, b), vaddq_f32(c, d)));
 }
 
 // ---- integer dot-product cores ----------------------------------------------
@@ -221,10 +187,6 @@ QK_INLINE void deq_block_q5_1(const uint8_t* w, float d, float m, float32x4_t ou
   i8_to_f32(vreinterpretq_s8_u8(hi), out + 4);
   const float32x4_t vm = vdupq_n_f32(m);
   for (int j = 0; j < 8; ++j) out[j] = vaddq_f32(mul_unfused(out[j], d), vm);
-}
-
-QK_INLINE void store_block(float* y, const float32x4_t v[8]) {
-  for (int j = 0; j < 8; ++j) vst1q_f32(y + 4 * j, v[j]);
 }
 
 // 8 vectors (32 elements) times x into four accumulators.
