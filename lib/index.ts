@@ -1,17 +1,17 @@
 // qkernels: quantized LLM weight kernels for Node.js.
-import type { Backend, PrecisionCode } from './backend';
+import type { Backend, LayoutCode, PrecisionCode } from './backend';
 import { QkError } from './errors';
 import { jsBackend } from './js/backend';
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadNative, packageRoot } from './native';
-import { activationRowBytes, TYPES, type Precision, type TypeInfo, type WeightType } from './types';
-import { checkCols, checkCount, checkF32, checkMatrix, checkType, checkU8 } from './validate';
+import { activationRowBytes, INTERLEAVED_TYPES, layoutBytes, TYPES, type Layout, type Precision, type TypeInfo, type WeightType } from './types';
+import { checkCols, checkCount, checkF32, checkLayout, checkMatrix, checkType, checkU8 } from './validate';
 
 export { QkError } from './errors';
 export type { QkErrorCode } from './errors';
-export type { WeightType, TypeInfo, Precision, ActivationType } from './types';
-export { WEIGHT_TYPES } from './types';
+export type { WeightType, TypeInfo, Precision, ActivationType, Layout } from './types';
+export { WEIGHT_TYPES, INTERLEAVED_TYPES } from './types';
 
 export interface QuantizedMatrix {
   readonly type: WeightType;
@@ -19,8 +19,10 @@ export interface QuantizedMatrix {
   readonly rows: number;
   /** K: input features; a multiple of the type's block size */
   readonly cols: number;
-  /** rows * rowBytes(type, cols) bytes in the ggml layout; a view, never a copy */
+  /** rows * rowBytes(type, cols) bytes in the ggml layout (whole tiles of 16 rows when interleaved); a view, never a copy */
   readonly data: Uint8Array;
+  /** Absent or 'ggml': the ggml layout. 'interleaved16': made by prepare(), for matmul. */
+  readonly layout?: Layout;
 }
 
 export interface MatmulOptions {
@@ -126,8 +128,39 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
   const t = checkMatrix(w);
   const n = w.rows * w.cols;
   const dst = out !== undefined ? checkF32(out, 'out', n, false) : new Float32Array(n);
-  impl.dequantize(t.name, w.data, w.rows, w.cols, dst);
+  const ggml = checkLayout(w) === 'ggml' ? w : unprepare(w);
+  impl.dequantize(t.name, ggml.data, w.rows, w.cols, dst);
   return dst;
+}
+
+/**
+ * The matrix in the layout matmul runs fastest on, made once (at load) and
+ * then passed to matmul/matmulAsync in place of `w`. For q4_0 that is
+ * 'interleaved16': tiles of 16 rows whose blocks are interleaved, so that a
+ * SIMD register holds the same bytes of 16 rows (a copy of the same size,
+ * rounded up to whole tiles). Types without such a layout, and matrices
+ * already prepared, come back unchanged. Files, quantize and dequantize keep
+ * the ggml layout; unprepare() gives it back.
+ */
+export function prepare(w: QuantizedMatrix): QuantizedMatrix {
+  const t = checkMatrix(w);
+  if (checkLayout(w) !== 'ggml' || !INTERLEAVED_TYPES.includes(t.name)) return w;
+  const data = new Uint8Array(layoutBytes(t.name, w.rows, w.cols, 'interleaved16'));
+  impl.relayout(t.name, w.data, w.rows, w.cols, data, true);
+  return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data, layout: 'interleaved16' as Layout });
+}
+
+/** A prepared matrix back in the ggml layout (a new buffer); a ggml matrix comes back unchanged. */
+export function unprepare(w: QuantizedMatrix): QuantizedMatrix {
+  const t = checkMatrix(w);
+  if (checkLayout(w) === 'ggml') return w;
+  const data = new Uint8Array(layoutBytes(t.name, w.rows, w.cols, 'ggml'));
+  impl.relayout(t.name, w.data, w.rows, w.cols, data, false);
+  return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data });
+}
+
+function layoutCode(w: QuantizedMatrix): LayoutCode {
+  return w.layout === 'interleaved16' ? 1 : 0;
 }
 
 function precisionCode(opts: MatmulOptions | undefined): PrecisionCode {
@@ -142,7 +175,7 @@ export function matmul(w: QuantizedMatrix, x: Float32Array, m: number, out?: Flo
   checkCount(m, 'm', 1);
   checkF32(x, 'x', m * w.cols, true);
   const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
-  impl.matmul(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts));
+  impl.matmul(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts), layoutCode(w));
   return y;
 }
 
@@ -153,7 +186,7 @@ export function matmulAsync(w: QuantizedMatrix, x: Float32Array, m: number, out?
     checkCount(m, 'm', 1);
     checkF32(x, 'x', m * w.cols, true);
     const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
-    return impl.matmulAsync(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts));
+    return impl.matmulAsync(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts), layoutCode(w));
   } catch (e) {
     return Promise.reject(e);
   }

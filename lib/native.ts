@@ -1,15 +1,17 @@
 // Loads the N-API addon (a prebuild when one matches, else the local build).
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Backend, BackendInfo, PrecisionCode } from './backend';
+import type { Backend, BackendInfo, LayoutCode, PrecisionCode } from './backend';
 import { QkError } from './errors';
 import { TYPES, type WeightType } from './types';
 
 interface Addon {
   quantize(type: number, src: Float32Array, rows: number, cols: number, dst: Uint8Array, importance: Float32Array | null): void;
   dequantize(type: number, data: Uint8Array, rows: number, cols: number, out: Float32Array): void;
-  matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): void;
-  matmulAsync(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number): Promise<Float32Array>;
+  matmul(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number, layout: number): void;
+  matmulAsync(type: number, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: number, layout: number): Promise<Float32Array>;
+  interleave(type: number, src: Uint8Array, rows: number, cols: number, dst: Uint8Array): void;
+  deinterleave(type: number, src: Uint8Array, rows: number, cols: number, dst: Uint8Array): void;
   quantizeActivations(type: number, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
   info(): BackendInfo & { bestIsa: string; defaultThreads: number };
   setIsa(isa: string): void;
@@ -45,8 +47,9 @@ export function loadNative(): Backend {
     name: 'native',
     quantize: (t, src, rows, cols, dst, importance) => addon.quantize(id(t), src, rows, cols, dst, importance),
     dequantize: (t, data, rows, cols, out) => addon.dequantize(id(t), data, rows, cols, out),
-    matmul: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmul(id(t), w, rows, cols, x, m, out, p),
-    matmulAsync: (t, w, rows, cols, x, m, out, p: PrecisionCode) => addon.matmulAsync(id(t), w, rows, cols, x, m, out, p),
+    matmul: (t, w, rows, cols, x, m, out, p: PrecisionCode, l: LayoutCode) => addon.matmul(id(t), w, rows, cols, x, m, out, p, l),
+    matmulAsync: (t, w, rows, cols, x, m, out, p: PrecisionCode, l: LayoutCode) => addon.matmulAsync(id(t), w, rows, cols, x, m, out, p, l),
+    relayout: (t, src, rows, cols, dst, toTiles) => (toTiles ? addon.interleave : addon.deinterleave)(id(t), src, rows, cols, dst),
     quantizeActivations: (t, x, m, k, dst) => addon.quantizeActivations(id(t), x, m, k, dst),
     info: () => {
       const i = addon.info();

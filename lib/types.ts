@@ -59,3 +59,24 @@ export const WEIGHT_TYPES = Object.freeze(Object.keys(TYPES) as WeightType[]);
 export function isWeightType(t: unknown): t is WeightType {
   return typeof t === 'string' && Object.prototype.hasOwnProperty.call(TYPES, t);
 }
+
+/**
+ * How a matrix's bytes are ordered. 'ggml': row after row of ggml blocks, the
+ * format of files, quantize and dequantize. 'interleaved16': made by
+ * prepare(), tiles of 16 rows whose blocks are interleaved so that SIMD
+ * kernels process 16 rows per instruction (see native/src/interleave.h).
+ */
+export type Layout = 'ggml' | 'interleaved16';
+
+/** Rows per tile of the 'interleaved16' layout. */
+export const TILE_ROWS = 16;
+
+/** The types prepare() interleaves; it returns the others unchanged. */
+export const INTERLEAVED_TYPES: readonly WeightType[] = Object.freeze(['q4_0'] as WeightType[]);
+
+/** Bytes of a rows x cols matrix of `type` in `layout` (whole tiles of 16 rows when interleaved). */
+export function layoutBytes(type: WeightType, rows: number, cols: number, layout: Layout): number {
+  const t = TYPES[type];
+  const rb = (cols / t.blockSize) * t.blockBytes;
+  return layout === 'ggml' ? rows * rb : Math.ceil(rows / TILE_ROWS) * TILE_ROWS * rb;
+}

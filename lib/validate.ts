@@ -1,7 +1,7 @@
 // Argument checks shared by both backends. They build strings only when they
 // fail, so a valid call allocates nothing here.
 import { QkError } from './errors';
-import { isWeightType, TYPES, WEIGHT_TYPES, type TypeInfo, type WeightType } from './types';
+import { INTERLEAVED_TYPES, isWeightType, layoutBytes, TYPES, WEIGHT_TYPES, type Layout, type TypeInfo, type WeightType } from './types';
 
 const MAX_DIM = 2 ** 40;
 
@@ -62,15 +62,27 @@ export interface MatrixLike {
   readonly rows: number;
   readonly cols: number;
   readonly data: Uint8Array;
+  readonly layout?: Layout;
 }
 
-/** Checks a QuantizedMatrix argument (always named `w`; the names are literals so a valid call builds no strings). */
+/** The matrix's layout: absent means 'ggml'. */
+export function checkLayout(w: MatrixLike): Layout {
+  const l = w.layout;
+  if (l === undefined || l === 'ggml') return 'ggml';
+  if (l === 'interleaved16') {
+    if (!INTERLEAVED_TYPES.includes(w.type)) throw new QkError('ERR_QK_ARG', `w.layout 'interleaved16' does not exist for ${w.type}; only prepare() makes it`);
+    return l;
+  }
+  throw new QkError('ERR_QK_ARG', `w.layout must be 'ggml' or 'interleaved16'; got ${describe(l)}`);
+}
+
 export function checkMatrix(w: unknown): TypeInfo {
   if (typeof w !== 'object' || w === null) throw new QkError('ERR_QK_ARG', `w must be a QuantizedMatrix {type, rows, cols, data}; got ${describe(w)}`);
   const m = w as MatrixLike;
   const t = checkType(m.type, 'w.type');
   const rows = checkCount(m.rows, 'w.rows', 0);
   const cols = checkCols(t, m.cols, 'w.cols');
-  checkU8(m.data, 'w.data', rows * (cols / t.blockSize) * t.blockBytes, true);
+  const layout = checkLayout(m);
+  checkU8(m.data, 'w.data', layoutBytes(t.name, rows, cols, layout), true);
   return t;
 }

@@ -150,9 +150,9 @@ describe('the native layer re-checks what it is given', () => {
     const { loadNative } = await import('../lib/native');
     const nat = loadNative();
     expectQkError(() => nat.quantize('q4_0', new Float32Array(64), 2, 64, new Uint8Array(72), null), 'ERR_QK_LENGTH', /src/, /128/);
-    expectQkError(() => nat.matmul('q4_0', new Uint8Array(72), 2, 64, new Float32Array(64), 1, new Float32Array(1), 0), 'ERR_QK_LENGTH', /out/);
-    expectQkError(() => nat.matmul('q4_0', new Uint8Array(71), 2, 64, new Float32Array(64), 1, new Float32Array(2), 0), 'ERR_QK_LENGTH', /w\.data/);
+    expectQkError(() => nat.matmul('q4_0', new Uint8Array(72), 2, 64, new Float32Array(64), 1, new Float32Array(1), 0, 0), 'ERR_QK_LENGTH', /out/);
+    expectQkError(() => nat.matmul('q4_0', new Uint8Array(71), 2, 64, new Float32Array(64), 1, new Float32Array(2), 0, 0), 'ERR_QK_LENGTH', /w\.data/);
     expectQkError(() => nat.dequantize('q4_0', new Uint8Array(36), 2, 48, new Float32Array(96)), 'ERR_QK_SHAPE', /multiple of 32/);
-    expectQkError(() => nat.matmul('q4_0', new Uint8Array(72), 2, 64, new Float32Array(64), 1.5, new Float32Array(2), 0), 'ERR_QK_SHAPE', /\bm\b/);
+    expectQkError(() => nat.matmul('q4_0', new Uint8Array(72), 2, 64, new Float32Array(64), 1.5, new Float32Array(2), 0, 0), 'ERR_QK_SHAPE', /\bm\b/);
   });
 });

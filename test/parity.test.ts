@@ -189,8 +189,8 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
 
         const yn = new Float32Array(m * n);
         const yj = new Float32Array(m * n);
-        nat.matmul(t, qj, n, k, x, m, yn, 1);
-        jsBackend.matmul(t, qj, n, k, x, m, yj, 1);
+        nat.matmul(t, qj, n, k, x, m, yn, 1, 0);
+        jsBackend.matmul(t, qj, n, k, x, m, yj, 1, 0);
         expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision f32`);
 
         if (TYPES[t].activation !== 'f32') {
@@ -201,12 +201,12 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
           jsBackend.quantizeActivations(t, x, m, k, aj);
           const aat = firstDiff(an, aj);
           if (aat >= 0) expect.fail(`${what}: activation quantization differs at byte ${aat} (native ${an[aat]}, js ${aj[aat]})`);
-          nat.matmul(t, qj, n, k, x, m, yn, 0);
-          jsBackend.matmul(t, qj, n, k, x, m, yj, 0);
+          nat.matmul(t, qj, n, k, x, m, yn, 0, 0);
+          jsBackend.matmul(t, qj, n, k, x, m, yj, 0, 0);
           expectClose(yn, yj, q8Bound(t, dj, qj, aj, n, k, m), `${what} precision q8`);
         } else {
           // Float weights take f32 activations in both precisions.
-          nat.matmul(t, qj, n, k, x, m, yn, 0);
+          nat.matmul(t, qj, n, k, x, m, yn, 0, 0);
           expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision q8 (float type)`);
         }
       }

@@ -94,7 +94,7 @@ export function runSimd(ctx: Context): { report: SectionReport; records: SimdRec
         try {
           let fn: () => void;
           if (impl === 'js') {
-            fn = () => jsBackend.matmul(t, w.data, w.rows, w.cols, op.x, s.m, out, 0);
+            fn = () => jsBackend.matmul(t, w.data, w.rows, w.cols, op.x, s.m, out, 0, 0);
           } else {
             setIsa(impl as 'auto');
             fn = () => matmul(w, op.x, s.m, out);

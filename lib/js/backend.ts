@@ -1,8 +1,9 @@
 // The whole API on the TypeScript kernels: the fallback where no native build
 // loads, and the oracle the native backend is tested against.
-import type { Backend, PrecisionCode } from '../backend';
+import type { Backend, LayoutCode, PrecisionCode } from '../backend';
 import { QkError } from '../errors';
-import { activationRowBytes, TYPES, type WeightType } from '../types';
+import { activationRowBytes, TILE_ROWS, TYPES, type WeightType } from '../types';
+import { deinterleaveTile, relayout } from './interleave';
 import { jsKernels, quantizeActivationRow } from './kernels';
 
 // Grows to the largest activation seen, then is reused: matmul allocates nothing.
@@ -25,23 +26,35 @@ function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: nu
   for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * k, dst, i * ab, k);
 }
 
-function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode): void {
+// One tile of an 'interleaved16' matrix back in ggml rows, reused.
+let tileRows = new Uint8Array(0);
+
+function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode, layout: LayoutCode): void {
   const kern = jsKernels[type];
   const rb = rowBytes(type, cols);
   const act = TYPES[type].activation;
-  if (precision === 0 && act !== 'f32') {
-    const ab = activationRowBytes(type, cols);
-    const a = activationScratch(m * ab);
-    for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * cols, a, i * ab, cols);
+  const q8 = precision === 0 && act !== 'f32';
+  const ab = q8 ? activationRowBytes(type, cols) : 0;
+  const a = activationScratch(m * ab);
+  if (q8) for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * cols, a, i * ab, cols);
+  // Rows n0..n0+count-1 of W, row n0 at wb[base].
+  const rowsOf = (wb: Uint8Array, base: number, n0: number, count: number): void => {
     for (let i = 0; i < m; i++) {
-      const yo = i * rows;
-      for (let n = 0; n < rows; n++) out[yo + n] = kern.dotQ8(w, n * rb, a, i * ab, cols);
+      const yo = i * rows + n0;
+      for (let n = 0; n < count; n++) {
+        out[yo + n] = q8 ? kern.dotQ8(wb, base + n * rb, a, i * ab, cols) : kern.dotF32(wb, base + n * rb, x, i * cols, cols);
+      }
     }
+  };
+  if (layout === 0) {
+    rowsOf(w, 0, 0, rows);
     return;
   }
-  for (let i = 0; i < m; i++) {
-    const yo = i * rows;
-    for (let n = 0; n < rows; n++) out[yo + n] = kern.dotF32(w, n * rb, x, i * cols, cols);
+  if (tileRows.length < TILE_ROWS * rb) tileRows = new Uint8Array(TILE_ROWS * rb);
+  for (let n0 = 0; n0 < rows; n0 += TILE_ROWS) {
+    const count = Math.min(TILE_ROWS, rows - n0);
+    deinterleaveTile(type, w, n0 * rb, count, cols, tileRows, 0);
+    rowsOf(tileRows, 0, n0, count);
   }
 }
 
@@ -64,14 +77,15 @@ export const jsBackend: Backend = {
     for (let r = 0; r < rows; r++) kern.dequantizeRow(data, r * rb, out, r * cols, cols);
   },
   matmul,
-  matmulAsync(type, w, rows, cols, x, m, out, precision) {
+  matmulAsync(type, w, rows, cols, x, m, out, precision, layout) {
     try {
-      matmul(type, w, rows, cols, x, m, out, precision);
+      matmul(type, w, rows, cols, x, m, out, precision, layout);
       return Promise.resolve(out);
     } catch (e) {
       return Promise.reject(e);
     }
   },
+  relayout,
   quantizeActivations,
   info: () => ({ isa: 'js', isas: ['js'], threads: 1 }),
   setIsa(isa) {

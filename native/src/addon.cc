@@ -60,6 +60,12 @@ qk::Precision precision_arg(const Napi::CallbackInfo& info, size_t i) {
   return p == 0 ? qk::Precision::kQ8 : qk::Precision::kF32;
 }
 
+qk::Layout layout_arg(const Napi::CallbackInfo& info, size_t i) {
+  const int64_t l = int_arg(info, i, "layout");
+  if (l != 0 && l != 1) throw ArgError{qk::kErrArg, "layout must be 'ggml' or 'interleaved16'"};
+  return l == 0 ? qk::Layout::kGgml : qk::Layout::kInterleaved;
+}
+
 template <typename Fn>
 Napi::Value guarded(const Napi::CallbackInfo& info, Fn fn) {
   Napi::Env env = info.Env();
@@ -99,7 +105,7 @@ Napi::Value Dequantize(const Napi::CallbackInfo& info) {
   });
 }
 
-// matmul(typeId, w: Uint8Array, rows, cols, x: Float32Array, m, out: Float32Array, precision)
+// matmul(typeId, w: Uint8Array, rows, cols, x: Float32Array, m, out: Float32Array, precision, layout)
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   return guarded(info, [&] {
     const int type = static_cast<int>(int_arg(info, 0, "type"));
@@ -109,8 +115,21 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
     const int64_t m = int_arg(info, 5, "m");
     auto out = array_arg<float>(info, 6, "out", "Float32Array");
     const qk::Precision p = precision_arg(info, 7);
+    const qk::Layout l = layout_arg(info, 8);
     return qk::matmul(type, w.Data(), w.ElementLength(), rows, cols, x.Data(), x.ElementLength(), m, out.Data(),
-                      out.ElementLength(), p);
+                      out.ElementLength(), p, l);
+  });
+}
+
+// interleave / deinterleave(typeId, src: Uint8Array, rows, cols, dst: Uint8Array): prepare() and back.
+template <qk::Status (*Op)(int, const uint8_t*, size_t, int64_t, int64_t, uint8_t*, size_t)>
+Napi::Value Relayout(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    const int type = static_cast<int>(int_arg(info, 0, "type"));
+    auto src = array_arg<uint8_t>(info, 1, "data", "Uint8Array");
+    const int64_t rows = int_arg(info, 2, "rows"), cols = int_arg(info, 3, "cols");
+    auto dst = array_arg<uint8_t>(info, 4, "dst", "Uint8Array");
+    return Op(type, src.Data(), src.ElementLength(), rows, cols, dst.Data(), dst.ElementLength());
   });
 }
 
@@ -130,10 +149,10 @@ Napi::Value QuantizeActivations(const Napi::CallbackInfo& info) {
 class MatmulWorker : public Napi::AsyncWorker {
  public:
   MatmulWorker(Napi::Env env, int type, Napi::Uint8Array w, int64_t rows, int64_t cols, Napi::Float32Array x, int64_t m,
-               Napi::Float32Array out, qk::Precision p)
+               Napi::Float32Array out, qk::Precision p, qk::Layout l)
       : Napi::AsyncWorker(env, "qkernels.matmulAsync"),
         deferred_(Napi::Promise::Deferred::New(env)),
-        type_(type), rows_(rows), cols_(cols), m_(m), p_(p),
+        type_(type), rows_(rows), cols_(cols), m_(m), p_(p), l_(l),
         w_ptr_(w.Data()), w_len_(w.ElementLength()),
         x_ptr_(x.Data()), x_len_(x.ElementLength()),
         out_ptr_(out.Data()), out_len_(out.ElementLength()) {
@@ -145,7 +164,7 @@ class MatmulWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
-    status_ = qk::matmul(type_, w_ptr_, w_len_, rows_, cols_, x_ptr_, x_len_, m_, out_ptr_, out_len_, p_);
+    status_ = qk::matmul(type_, w_ptr_, w_len_, rows_, cols_, x_ptr_, x_len_, m_, out_ptr_, out_len_, p_, l_);
   }
   void OnOK() override {
     Napi::Env env = Env();
@@ -159,6 +178,7 @@ class MatmulWorker : public Napi::AsyncWorker {
   int type_;
   int64_t rows_, cols_, m_;
   qk::Precision p_;
+  qk::Layout l_;
   const uint8_t* w_ptr_;
   size_t w_len_;
   const float* x_ptr_;
@@ -179,7 +199,8 @@ Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
     const int64_t m = int_arg(info, 5, "m");
     auto out = array_arg<float>(info, 6, "out", "Float32Array");
     const qk::Precision p = precision_arg(info, 7);
-    auto* worker = new MatmulWorker(env, type, w, rows, cols, x, m, out, p);
+    const qk::Layout l = layout_arg(info, 8);
+    auto* worker = new MatmulWorker(env, type, w, rows, cols, x, m, out, p, l);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -404,6 +425,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dequantize", Napi::Function::New(env, Dequantize));
   exports.Set("matmul", Napi::Function::New(env, Matmul));
   exports.Set("matmulAsync", Napi::Function::New(env, MatmulAsync));
+  exports.Set("interleave", Napi::Function::New(env, Relayout<qk::interleave>));
+  exports.Set("deinterleave", Napi::Function::New(env, Relayout<qk::deinterleave>));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

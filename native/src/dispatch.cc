@@ -61,10 +61,12 @@ struct Tables {
     t[kIsaAvx2] = t[kIsaScalar];
     fill_avx2(t[kIsaAvx2]);
     fill_avx2_kquants(t[kIsaAvx2]);
+    fill_avx2_tiles(t[kIsaAvx2]);
     t[kIsaAvx2].isa = kIsaAvx2;
     t[kIsaAvx512] = t[kIsaAvx2];
     fill_avx512(t[kIsaAvx512], f.avx512_vnni);
     fill_avx512_kquants(t[kIsaAvx512], f.avx512_vnni);
+    fill_avx512_tiles(t[kIsaAvx512], f.avx512_vnni);
     t[kIsaAvx512].isa = kIsaAvx512;
 #endif
 #if defined(__aarch64__)

@@ -25,6 +25,18 @@ using VecDotF32Fn = float (*)(int64_t k, const uint8_t* w, const float* x);
 using VecDotRowsFn = void (*)(int64_t k, const uint8_t* w, size_t w_stride, int nw, const uint8_t* a, size_t a_stride, int na,
                               float* out, size_t out_stride);
 
+// Interleaved ("prepared") weights, see interleave.h: one tile of 16 weight
+// rows against na (1..8) activation rows in the type's activation format
+// (a + j * a_stride) plus their per-block facts (meta + j * meta_stride:
+// {d as float, sum of the 32 int8 levels}); out[j * out_stride + r] for the
+// tile's first nvalid rows. Each block's integer sum is exact.
+struct ActBlockMeta {
+  float d;
+  int32_t sum;
+};
+using TileDotFn = void (*)(int64_t k, const uint8_t* tile, const uint8_t* a, size_t a_stride, const ActBlockMeta* meta,
+                           size_t meta_stride, int na, float* out, size_t out_stride, int nvalid);
+
 // Importance-weighted quantizer (llama.cpp's quantize_row_*_impl, used when
 // an importance matrix is given): importance has k entries, one per column.
 using QuantizeRowImportanceFn = void (*)(const float* x, uint8_t* y, int64_t k, const float* importance);
@@ -38,6 +50,8 @@ struct TypeKernels {
   QuantizeRowImportanceFn quantize_row_importance = nullptr;  // types that support an importance vector
   VecDotRowsFn vec_dot_rows = nullptr;       // optional multi-row vec_dot (matmul uses it when set); last, so
                                              // positional initializers of the fields above stay valid
+  TileDotFn tile_dot = nullptr;              // optional kernel for the interleaved layout; without it matmul
+                                             // de-interleaves each tile and runs the row kernels above
 };
 
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };
@@ -59,6 +73,8 @@ void fill_avx2(KernelTable& t);
 void fill_avx2_kquants(KernelTable& t);                // kernels_avx2_k.cc: q5_0, q5_1, q4_k, q5_k, q6_k, q8_k
 void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
 void fill_avx512_kquants(KernelTable& t, bool vnni);  // kernels_avx512_k.cc
+void fill_avx2_tiles(KernelTable& t);                  // kernels_avx2_tile.cc: interleaved q4_0
+void fill_avx512_tiles(KernelTable& t, bool vnni);     // kernels_avx512_tile.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
 void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc
 

@@ -1,10 +1,13 @@
 #include "ops.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
 #include "dispatch.h"
+#include "fp16.h"
+#include "interleave.h"
 #include "pool.h"
 
 namespace qk {
@@ -68,9 +71,14 @@ int64_t grain_for(int64_t rows, int64_t row_cost) {
   return g;
 }
 
-// The calling thread's reusable buffer for quantized activations: grows, never shrinks.
+// The calling thread's reusable buffers for quantized activations: grow, never shrink.
 std::vector<uint8_t>& scratch() {
   thread_local std::vector<uint8_t> buf;
+  return buf;
+}
+
+std::vector<ActBlockMeta>& meta_scratch() {
+  thread_local std::vector<ActBlockMeta> buf;
   return buf;
 }
 
@@ -167,6 +175,7 @@ namespace {
 constexpr int64_t kRowTile = 8;
 
 struct MatmulJob {
+  const TypeTraits* t;
   const TypeKernels* k;
   const uint8_t* w;
   size_t rb;
@@ -174,8 +183,10 @@ struct MatmulJob {
   const float* x;
   const uint8_t* act;
   size_t ab;
+  const ActBlockMeta* meta;  // interleaved layout with a tile kernel: per-block facts of each activation row
   float* out;
   bool int_path;
+  bool interleaved;
 };
 
 // Multi-row kernel path: tiles of 8 weight rows x 4 activation rows, one
@@ -183,7 +194,8 @@ struct MatmulJob {
 // while the 8 weight rows of a tile stay in L1 across the chunk.
 constexpr int64_t kActChunk = 64;
 
-void matmul_range_rows(const MatmulJob& j, int64_t begin, int64_t end) {
+// Rows begin..end of W, row n at w0 + (n - begin) * rb.
+void rows_multi(const MatmulJob& j, const uint8_t* w0, int64_t begin, int64_t end) {
   const VecDotRowsFn f = j.k->vec_dot_rows;
   for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
     const int64_t i1 = std::min(j.m, i0 + kActChunk);
@@ -191,34 +203,126 @@ void matmul_range_rows(const MatmulJob& j, int64_t begin, int64_t end) {
       const int nw = static_cast<int>(std::min<int64_t>(8, end - n));
       for (int64_t i = i0; i < i1; i += 4) {
         const int na = static_cast<int>(std::min<int64_t>(4, i1 - i));
-        f(j.cols, j.w + n * j.rb, j.rb, nw, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + n, static_cast<size_t>(j.rows));
+        f(j.cols, w0 + (n - begin) * j.rb, j.rb, nw, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + n, static_cast<size_t>(j.rows));
       }
     }
   }
 }
 
-void matmul_range(void* ctx, int64_t begin, int64_t end) {
-  const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
-  if (j.int_path && j.k->vec_dot_rows) return matmul_range_rows(j, begin, end);
+void rows_single(const MatmulJob& j, const uint8_t* w0, int64_t begin, int64_t end) {
+  if (j.int_path && j.k->vec_dot_rows) return rows_multi(j, w0, begin, end);
   for (int64_t n0 = begin; n0 < end; n0 += kRowTile) {
     const int64_t n1 = std::min(end, n0 + kRowTile);
     for (int64_t i = 0; i < j.m; ++i) {
       float* y = j.out + i * j.rows;
       if (j.int_path) {
         const uint8_t* a = j.act + i * j.ab;
-        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot(j.cols, j.w + n * j.rb, a);
+        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot(j.cols, w0 + (n - begin) * j.rb, a);
       } else {
         const float* xi = j.x + i * j.cols;
-        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot_f32(j.cols, j.w + n * j.rb, xi);
+        for (int64_t n = n0; n < n1; ++n) y[n] = j.k->vec_dot_f32(j.cols, w0 + (n - begin) * j.rb, xi);
       }
     }
   }
 }
 
+// Activation rows per tile-kernel call: the 16 weight rows of a tile are
+// unpacked once per block for all of them.
+constexpr int kTileActs = 8;
+
+// Tiles begin..end of an interleaved matrix.
+void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
+  const size_t tile_bytes = kTileRows * j.rb;
+  if (j.int_path && j.k->tile_dot) {
+    const TileDotFn f = j.k->tile_dot;
+    const size_t nb = static_cast<size_t>(j.cols / j.t->block_size);
+    for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
+      const int64_t i1 = std::min(j.m, i0 + kActChunk);
+      for (int64_t t = begin; t < end; ++t) {
+        const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+        for (int64_t i = i0; i < i1; i += kTileActs) {
+          const int na = static_cast<int>(std::min<int64_t>(kTileActs, i1 - i));
+          f(j.cols, j.w + t * tile_bytes, j.act + i * j.ab, j.ab, j.meta + i * nb, nb, na, j.out + i * j.rows + t * kTileRows,
+            static_cast<size_t>(j.rows), nvalid);
+        }
+      }
+    }
+    return;
+  }
+  // No kernel for the layout on this ISA (or 'f32' precision): each tile back
+  // to ggml rows in this thread's buffer, then the row kernels.
+  thread_local std::vector<uint8_t> rows_buf;
+  if (rows_buf.size() < tile_bytes) rows_buf.resize(tile_bytes);
+  for (int64_t t = begin; t < end; ++t) {
+    const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+    deinterleave_tile(*j.t, j.w + t * tile_bytes, j.cols, rows_buf.data(), j.rb, nvalid);
+    rows_single(j, rows_buf.data(), t * kTileRows, t * kTileRows + nvalid);
+  }
+}
+
+void matmul_range(void* ctx, int64_t begin, int64_t end) {
+  const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  if (j.interleaved) return tiles_range(j, begin, end);
+  rows_single(j, j.w + begin * j.rb, begin, end);
+}
+
 }  // namespace
 
+size_t prepared_bytes(int type, int64_t rows, int64_t cols) {
+  const TypeTraits* t = type_traits(type);
+  if (!t || !has_interleaved_layout(type) || rows < 0 || cols <= 0 || cols % t->block_size != 0) return 0;
+  return interleaved_bytes(*t, rows, cols);
+}
+
+namespace {
+
+Status check_interleave_args(int type, int64_t rows, int64_t cols, const TypeTraits** t) {
+  Status s = weight_type(type, t);
+  if (!s.ok()) return s;
+  if (!has_interleaved_layout(type)) return Status::Error(kErrType, std::string((*t)->name) + " has no interleaved layout");
+  return check_shape(**t, rows, cols, "rows", "cols");
+}
+
+}  // namespace
+
+Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+  const TypeTraits* t;
+  Status s = check_interleave_args(type, rows, cols, &t);
+  if (!s.ok()) return s;
+  const size_t rb = row_bytes(*t, cols);
+  if (!(s = check_len("data", src_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  if (!(s = check_len("dst", dst_len, interleaved_bytes(*t, rows, cols), "bytes")).ok()) return s;
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  auto fn = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+      interleave_tile(*t, src + i * kTileRows * rb, rb, n, cols, dst + i * kTileRows * rb);
+    }
+  };
+  for_rows(tiles, grain_for(tiles, kTileRows * cols / 16), fn);
+  return Status::Ok();
+}
+
+Status deinterleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+  const TypeTraits* t;
+  Status s = check_interleave_args(type, rows, cols, &t);
+  if (!s.ok()) return s;
+  const size_t rb = row_bytes(*t, cols);
+  if (!(s = check_len("data", src_len, interleaved_bytes(*t, rows, cols), "bytes")).ok()) return s;
+  if (!(s = check_len("dst", dst_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  auto fn = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
+      deinterleave_tile(*t, src + i * kTileRows * rb, cols, dst + i * kTileRows * rb, rb, n);
+    }
+  };
+  for_rows(tiles, grain_for(tiles, kTileRows * cols / 16), fn);
+  return Status::Ok();
+}
+
 Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,
-              float* out, size_t out_len, Precision p) {
+              float* out, size_t out_len, Precision p, Layout layout) {
   const TypeTraits* t;
   Status s = weight_type(type, &t);
   if (!s.ok()) return s;
@@ -227,14 +331,17 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   if (static_cast<double>(m) * static_cast<double>(std::max(rows, cols)) > static_cast<double>(kMaxDim)) {
     return Status::Error(kErrShape, "m x max(rows, cols) is too large");
   }
+  const bool interleaved = layout == Layout::kInterleaved;
+  if (interleaved && !has_interleaved_layout(type)) return Status::Error(kErrType, std::string(t->name) + " has no interleaved layout");
   const size_t rb = row_bytes(*t, cols);
-  if (!(s = check_len("w.data", w_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
+  const size_t w_want = interleaved ? interleaved_bytes(*t, rows, cols) : static_cast<size_t>(rows) * rb;
+  if (!(s = check_len("w.data", w_len, w_want, "bytes")).ok()) return s;
   if (!(s = check_len("x", x_len, static_cast<size_t>(m) * static_cast<size_t>(cols), "floats (m x w.cols)")).ok()) return s;
   if (!(s = check_at_least("out", out_len, static_cast<size_t>(m) * static_cast<size_t>(rows), "floats (m x w.rows)")).ok()) return s;
   if (rows == 0) return Status::Ok();
 
   const KernelTable& kt = active_kernels();
-  MatmulJob job{&kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, out, false};
+  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved};
   job.int_path = p == Precision::kQ8 && t->act_type != kF32;
   if (!kt.type[type].vec_dot_f32 || (job.int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
     return Status::Error(kErrType, std::string(t->name) + " has no matmul kernels in this build");
@@ -247,16 +354,39 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
     const QuantizeRowFn qa = kt.type[t->act_type].quantize_act;
     for (int64_t i = 0; i < m; ++i) qa(x + i * cols, buf.data() + i * job.ab, cols);
     job.act = buf.data();
+    if (interleaved && kt.type[type].tile_dot) {
+      // The tile kernels take each activation block's scale as a float and
+      // the sum of its levels (for q4_0's -8 offset) precomputed once here.
+      const int64_t nb = cols / at.block_size;
+      std::vector<ActBlockMeta>& meta = meta_scratch();
+      if (meta.size() < static_cast<size_t>(m * nb)) meta.resize(static_cast<size_t>(m * nb));
+      for (int64_t i = 0; i < m * nb; ++i) {
+        const uint8_t* blk = job.act + i * at.block_bytes;
+        uint16_t d;
+        std::memcpy(&d, blk, 2);
+        int32_t sum = 0;
+        for (int e = 0; e < QK32; ++e) sum += static_cast<int8_t>(blk[2 + e]);
+        meta[static_cast<size_t>(i)] = {fp16_to_f32(d), sum};
+      }
+      job.meta = meta.data();
+    }
   }
-  // Tasks are rows of W; keep chunks tile-aligned and big enough to amortize the hand-off.
-  int64_t grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
-  grain = std::min<int64_t>(grain, 256);
+  const int64_t units = interleaved ? (rows + kTileRows - 1) / kTileRows : rows;
   // Below ~1M multiply-adds (a few microseconds) waking a worker costs more than it saves.
   if (static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(m) < static_cast<double>(1 << 20)) {
-    matmul_range(&job, 0, rows);
+    matmul_range(&job, 0, units);
     return Status::Ok();
   }
-  parallel_for(rows, grain, matmul_range, &job);
+  // Tasks are rows (tiles) of W; chunks big enough to amortize the hand-off,
+  // row chunks aligned to the kernels' 8-row tiles.
+  int64_t grain;
+  if (interleaved) {
+    grain = std::min<int64_t>(16, std::max<int64_t>(1, units / (4 * thread_count())));
+  } else {
+    grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
+    grain = std::min<int64_t>(grain, 256);
+  }
+  parallel_for(units, grain, matmul_range, &job);
   return Status::Ok();
 }
 

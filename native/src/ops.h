@@ -26,6 +26,8 @@ extern const char* const kErrIsa;     // ISA unknown or not supported by this CP
 extern const char* const kErrArg;     // anything else about an argument
 
 enum class Precision { kQ8, kF32 };
+// kGgml: rows in the ggml layout; kInterleaved: tiles of 16 rows (interleave.h).
+enum class Layout { kGgml, kInterleaved };
 
 // src: rows*cols floats; dst: rows * row_bytes(type, cols) bytes. importance
 // (nullptr for none): cols non-negative finite weights, one per column, for the
@@ -39,7 +41,14 @@ Status dequantize(int type, const uint8_t* src, size_t src_len, int64_t rows, in
 // x is m x K floats, out m x N floats. Allocation-free once the calling
 // thread's scratch has grown to the largest activation it has seen.
 Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols,
-              const float* x, size_t x_len, int64_t m, float* out, size_t out_len, Precision p);
+              const float* x, size_t x_len, int64_t m, float* out, size_t out_len, Precision p,
+              Layout layout = Layout::kGgml);
+// The interleaved layout of a rows x cols ggml matrix and back (prepare() in
+// the API); only for the types has_interleaved_layout() names.
+Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len);
+Status deinterleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len);
+// Bytes of the interleaved layout; 0 when the type has none.
+size_t prepared_bytes(int type, int64_t rows, int64_t cols);
 // The activation quantization used by 'q8' precision, exposed for parity tests:
 // m rows of k floats into the activation format of weight type `type`.
 Status quantize_activations(int type, const float* x, size_t x_len, int64_t m, int64_t k,

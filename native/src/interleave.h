@@ -1,0 +1,35 @@
+// The interleaved ("prepared") weight layout: rows in tiles of 16 so that one
+// SIMD register holds the same 4-byte group of 16 rows, and a kernel turns a
+// broadcast activation dword into 16 dot-product steps with no shuffles and
+// no horizontal sums. Made once at load by prepare(); the ggml bytes stay
+// the format of files, quantize and dequantize.
+//
+// For a type whose block is a 2-byte fp16 scale d followed by a payload of P
+// bytes (q4_0: P = 16), a tile of 16 rows holds, for each block b along k:
+//   16 x fp16 d (rows 0..15)                             32 bytes
+//   for g in 0..P/4-1: 16 x payload bytes 4g..4g+3       64 bytes each
+// so a tile is 16 * row_bytes bytes, the same size as its 16 ggml rows. The
+// last tile of a matrix whose row count is not a multiple of 16 is padded
+// with zero bytes (rows with d = 0).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "types.h"
+
+namespace qk {
+
+constexpr int kTileRows = 16;
+
+// The types prepare() interleaves; for the others it keeps the ggml layout.
+bool has_interleaved_layout(int type);
+
+// Bytes of a prepared rows x cols matrix: whole tiles of 16 rows.
+size_t interleaved_bytes(const TypeTraits& t, int64_t rows, int64_t cols);
+
+// nrows (1..16) ggml rows (rb bytes apart) -> one tile (padding rows zeroed).
+void interleave_tile(const TypeTraits& t, const uint8_t* rows, size_t rb, int nrows, int64_t cols, uint8_t* tile);
+// One tile -> its first nrows ggml rows (rb bytes apart).
+void deinterleave_tile(const TypeTraits& t, const uint8_t* tile, int64_t cols, uint8_t* rows, size_t rb, int nrows);
+
+}  // namespace qk

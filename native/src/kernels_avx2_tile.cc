@@ -1,0 +1,118 @@
+// AVX2 kernel for the interleaved q4_0 layout (interleave.h). Build rules as
+// in kernels_avx2.cc. A 256-bit register holds the same 4 payload bytes of 8
+// rows, so a tile is two halves; per block and activation row, 8 VPMADDUBSW
+// summed in int16 and one VPMADDWD give the exact sums of 8 rows at once.
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels.h"
+#include "types.h"
+
+#if defined(__clang__)
+#include <immintrin.h>
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#if !defined(__clang__)
+#include <immintrin.h>
+#endif
+
+namespace qk {
+namespace {
+
+constexpr int kQ80 = 34;
+constexpr int kTileBlock = 16 * 18;
+
+inline __m256i bcast_dword(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// Rows 8h..8h+7 of the tile; 4 activation rows at most per pass so that the
+// 8 unpacked weight registers and the accumulators fit the 16 registers.
+template <int kNa>
+void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
+                    float* out, size_t os, int nvalid) {
+  const int64_t nb = k / QK32;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc[kNa];
+  for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* tb = tile + b * kTileBlock;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tb + 16 * h)));
+    __m256i lo[4], hi[4];
+    for (int g = 0; g < 4; ++g) {
+      const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb + 32 + 64 * g + 32 * h));
+      lo[g] = _mm256_and_si256(p, m4);
+      hi[g] = _mm256_and_si256(_mm256_srli_epi16(p, 4), m4);
+    }
+    for (int j = 0; j < kNa; ++j) {
+      const ActBlockMeta mt = meta[j * ms + b];
+      const uint8_t* y = a + j * as + b * kQ80 + 2;
+      // int16 lanes: eight maddubs pairs of at most 3810 each stay inside int16.
+      __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[0], bcast_dword(y)), _mm256_maddubs_epi16(hi[0], bcast_dword(y + 16)));
+      __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(lo[1], bcast_dword(y + 4)), _mm256_maddubs_epi16(hi[1], bcast_dword(y + 20)));
+      p0 = _mm256_add_epi16(p0, _mm256_add_epi16(_mm256_maddubs_epi16(lo[2], bcast_dword(y + 8)), _mm256_maddubs_epi16(hi[2], bcast_dword(y + 24))));
+      p1 = _mm256_add_epi16(p1, _mm256_add_epi16(_mm256_maddubs_epi16(lo[3], bcast_dword(y + 12)), _mm256_maddubs_epi16(hi[3], bcast_dword(y + 28))));
+      const __m256i s = _mm256_add_epi32(_mm256_set1_epi32(-8 * mt.sum), _mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(mt.d)), acc[j]);
+    }
+  }
+  const int n = nvalid - 8 * h;
+  for (int j = 0; j < kNa; ++j) {
+    float* o = out + j * os + 8 * h;
+    if (n >= 8) {
+      _mm256_storeu_ps(o, acc[j]);
+    } else {
+      alignas(32) float r[8];
+      _mm256_store_ps(r, acc[j]);
+      for (int i = 0; i < n; ++i) o[i] = r[i];
+    }
+  }
+}
+
+void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na,
+                   float* out, size_t os, int nvalid) {
+  for (int j0 = 0; j0 < na; j0 += 4) {
+    const int n = na - j0 < 4 ? na - j0 : 4;
+    const uint8_t* aj = a + j0 * as;
+    const ActBlockMeta* mj = meta + j0 * ms;
+    float* oj = out + j0 * os;
+    for (int h = 0; h < 2 && 8 * h < nvalid; ++h) {
+      switch (n) {
+        case 4: tile_half_q4_0<4>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        case 3: tile_half_q4_0<3>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        case 2: tile_half_q4_0<2>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        default: tile_half_q4_0<1>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace qk
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+// Outside the target region: this runs on any CPU (it only stores pointers).
+namespace qk {
+
+void fill_avx2_tiles(KernelTable& t) { t.type[kQ4_0].tile_dot = tile_dot_q4_0; }
+
+}  // namespace qk
+
+#endif  // x86-64

@@ -1,0 +1,138 @@
+// AVX-512 kernel for the interleaved q4_0 layout (interleave.h), with and
+// without VNNI. Build rules as in kernels_avx512.cc: global flags only, the
+// ISA switched on by the target pragma, headers included before it, the fill
+// function outside the region.
+//
+// One 512-bit register holds the same 4 payload bytes of the 16 rows of a
+// tile; a broadcast activation dword against it is one step of 16 dot
+// products at once. Per block and activation row that is 8 VPDPBUSD (or 8
+// VPMADDUBSW) into one register whose dword r is the exact integer sum of
+// row r, then one convert and one FMA: no shuffles, no horizontal sums.
+// The 16 rows are unpacked once per block for all activation rows.
+#if defined(__x86_64__) || defined(_M_X64)
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels.h"
+#include "types.h"
+
+#if defined(__clang__)
+#include <immintrin.h>
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+#if !defined(__clang__)
+#include <immintrin.h>
+#endif
+
+namespace qk {
+namespace {
+
+#include "simd_avx512.h"
+
+constexpr int kQ80 = 34;
+constexpr int kTileBlock = 16 * 18;  // bytes of one q4_0 block of a 16-row tile
+
+inline __m512i bcast_dword(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Exact sum over one block of (q - 8) * y for the 16 rows: lo[g] / hi[g] hold
+// levels 4g..4g+3 / 16+4g..16+4g+3 of each row, y the activation levels.
+template <bool kVnni>
+inline __m512i block_sums(const __m512i lo[4], const __m512i hi[4], const uint8_t* y, int32_t ysum) {
+  const __m512i corr = _mm512_set1_epi32(-8 * ysum);
+  if (kVnni) {
+    __m512i s0 = dpbusd(corr, lo[0], bcast_dword(y));
+    __m512i s1 = dpbusd(_mm512_setzero_si512(), hi[0], bcast_dword(y + 16));
+    s0 = dpbusd(s0, lo[1], bcast_dword(y + 4));
+    s1 = dpbusd(s1, hi[1], bcast_dword(y + 20));
+    s0 = dpbusd(s0, lo[2], bcast_dword(y + 8));
+    s1 = dpbusd(s1, hi[2], bcast_dword(y + 24));
+    s0 = dpbusd(s0, lo[3], bcast_dword(y + 12));
+    s1 = dpbusd(s1, hi[3], bcast_dword(y + 28));
+    return _mm512_add_epi32(s0, s1);
+  }
+  // int16 lanes: each maddubs pair is at most 2 * 15 * 127 = 3810 in size,
+  // eight of them at most 30480, inside int16.
+  __m512i p0 = _mm512_add_epi16(_mm512_maddubs_epi16(lo[0], bcast_dword(y)), _mm512_maddubs_epi16(hi[0], bcast_dword(y + 16)));
+  __m512i p1 = _mm512_add_epi16(_mm512_maddubs_epi16(lo[1], bcast_dword(y + 4)), _mm512_maddubs_epi16(hi[1], bcast_dword(y + 20)));
+  p0 = _mm512_add_epi16(p0, _mm512_add_epi16(_mm512_maddubs_epi16(lo[2], bcast_dword(y + 8)), _mm512_maddubs_epi16(hi[2], bcast_dword(y + 24))));
+  p1 = _mm512_add_epi16(p1, _mm512_add_epi16(_mm512_maddubs_epi16(lo[3], bcast_dword(y + 12)), _mm512_maddubs_epi16(hi[3], bcast_dword(y + 28))));
+  return _mm512_add_epi32(corr, _mm512_madd_epi16(_mm512_add_epi16(p0, p1), _mm512_set1_epi16(1)));
+}
+
+// One block of the tile against kNa activation rows, into acc.
+template <bool kVnni, int kNa>
+inline void tile_block(const uint8_t* tb, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int64_t b, __m512* acc) {
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb)));
+  __m512i lo[4], hi[4];
+  for (int g = 0; g < 4; ++g) {
+    const __m512i p = _mm512_loadu_si512(tb + 32 + 64 * g);
+    lo[g] = _mm512_and_si512(p, m4);
+    hi[g] = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
+  }
+  for (int j = 0; j < kNa; ++j) {
+    const ActBlockMeta mt = meta[j * ms + b];
+    const __m512i s = block_sums<kVnni>(lo, hi, a + j * as + b * kQ80 + 2, mt.sum);
+    acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(mt.d)), acc[j]);
+  }
+}
+
+template <bool kVnni, int kNa>
+void tile_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, float* out,
+               size_t os, int nvalid) {
+  const int64_t nb = k / QK32;
+  __m512 acc[kNa];
+  for (int j = 0; j < kNa; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) tile_block<kVnni, kNa>(tile + b * kTileBlock, a, as, meta, ms, b, acc);
+  const __mmask16 mask = nvalid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nvalid) - 1);
+  for (int j = 0; j < kNa; ++j) _mm512_mask_storeu_ps(out + j * os, mask, acc[j]);
+}
+
+template <bool kVnni>
+void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na,
+                   float* out, size_t os, int nvalid) {
+  switch (na) {
+    case 8: return tile_q4_0<kVnni, 8>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 7: return tile_q4_0<kVnni, 7>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 6: return tile_q4_0<kVnni, 6>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 5: return tile_q4_0<kVnni, 5>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 4: return tile_q4_0<kVnni, 4>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 3: return tile_q4_0<kVnni, 3>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 2: return tile_q4_0<kVnni, 2>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 1: return tile_q4_0<kVnni, 1>(k, tile, a, as, meta, ms, out, os, nvalid);
+    default: return;
+  }
+}
+
+}  // namespace
+}  // namespace qk
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#elif defined(__GNUC__)
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#endif
+
+// Outside the target region: this runs on any CPU (it only stores pointers).
+namespace qk {
+
+void fill_avx512_tiles(KernelTable& t, bool vnni) {
+  t.type[kQ4_0].tile_dot = vnni ? tile_dot_q4_0<true> : tile_dot_q4_0<false>;
+}
+
+}  // namespace qk
+
+#endif  // x86-64
