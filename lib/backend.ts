@@ -26,6 +26,8 @@ export interface Backend {
   /** ggml rows -> 'interleaved16' tiles (toTiles) or back; dst holds the other layout's bytes. */
   relayout(type: WeightType, src: Uint8Array, rows: number, cols: number, dst: Uint8Array, toTiles: boolean): void;
   quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
+  /** The view's start address modulo 64 (0 where addresses do not matter, the js backend). */
+  misalignment(data: Uint8Array): number;
   info(): BackendInfo;
   setIsa(isa: string): void;
   setThreads(n: number): void;

@@ -145,7 +145,10 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
 export function prepare(w: QuantizedMatrix): QuantizedMatrix {
   const t = checkMatrix(w);
   if (checkLayout(w) !== 'ggml' || !INTERLEAVED_TYPES.includes(t.name)) return w;
-  const data = new Uint8Array(layoutBytes(t.name, w.rows, w.cols, 'interleaved16'));
+  // Tiles start on a cache line, so the kernels' 64-byte loads never straddle two.
+  const bytes = layoutBytes(t.name, w.rows, w.cols, 'interleaved16');
+  const buf = new ArrayBuffer(bytes + 64);
+  const data = new Uint8Array(buf, (64 - impl.misalignment(new Uint8Array(buf, 0, 1))) % 64, bytes);
   impl.relayout(t.name, w.data, w.rows, w.cols, data, true);
   return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data, layout: 'interleaved16' as Layout });
 }

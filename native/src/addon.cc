@@ -210,6 +210,19 @@ Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
   }
 }
 
+// misalignment(u8): the view's start address modulo 64, so that prepare()
+// can place its tiles on cache-line boundaries (V8 backing stores never move).
+Napi::Value Misalignment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto a = array_arg<uint8_t>(info, 0, "data", "Uint8Array");
+    return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(a.Data()) % 64));
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -427,6 +440,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmulAsync", Napi::Function::New(env, MatmulAsync));
   exports.Set("interleave", Napi::Function::New(env, Relayout<qk::interleave>));
   exports.Set("deinterleave", Napi::Function::New(env, Relayout<qk::deinterleave>));
+  exports.Set("misalignment", Napi::Function::New(env, Misalignment));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

@@ -38,7 +38,8 @@ namespace {
 #include "simd_avx512.h"
 
 constexpr int kQ80 = 34;
-constexpr int kTileBlock = 16 * 18;  // bytes of one q4_0 block of a 16-row tile
+constexpr int kTileScales = 16 * 2, kTilePayload = 16 * 16;  // bytes per block of a 16-row q4_0 tile
+constexpr int kTilePair = 2 * (kTileScales + kTilePayload);
 
 inline __m512i bcast_dword(const uint8_t* p) {
   int32_t v;
@@ -73,12 +74,12 @@ inline __m512i block_sums(const __m512i lo[4], const __m512i hi[4], const uint8_
 
 // One block of the tile against kNa activation rows, into acc.
 template <bool kVnni, int kNa>
-inline void tile_block(const uint8_t* tb, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int64_t b, __m512* acc) {
+inline void tile_block(const uint8_t* ts, const uint8_t* tp, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int64_t b, __m512* acc) {
   const __m512i m4 = _mm512_set1_epi8(0x0F);
-  const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(tb)));
+  const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ts)));
   __m512i lo[4], hi[4];
   for (int g = 0; g < 4; ++g) {
-    const __m512i p = _mm512_loadu_si512(tb + 32 + 64 * g);
+    const __m512i p = _mm512_loadu_si512(tp + 64 * g);
     lo[g] = _mm512_and_si512(p, m4);
     hi[g] = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
   }
@@ -95,7 +96,17 @@ void tile_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, cons
   const int64_t nb = k / QK32;
   __m512 acc[kNa];
   for (int j = 0; j < kNa; ++j) acc[j] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) tile_block<kVnni, kNa>(tile + b * kTileBlock, a, as, meta, ms, b, acc);
+  // Pairs of blocks: [scales b | scales b+1 | payload b | payload b+1] (interleave.cc).
+  const int64_t pairs = nb / 2;
+  for (int64_t p = 0; p < pairs; ++p) {
+    const uint8_t* t2 = tile + p * kTilePair;
+    tile_block<kVnni, kNa>(t2, t2 + 2 * kTileScales, a, as, meta, ms, 2 * p, acc);
+    tile_block<kVnni, kNa>(t2 + kTileScales, t2 + 2 * kTileScales + kTilePayload, a, as, meta, ms, 2 * p + 1, acc);
+  }
+  if (nb & 1) {
+    const uint8_t* t1 = tile + pairs * kTilePair;
+    tile_block<kVnni, kNa>(t1, t1 + kTileScales, a, as, meta, ms, nb - 1, acc);
+  }
   const __mmask16 mask = nvalid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nvalid) - 1);
   for (int j = 0; j < kNa; ++j) _mm512_mask_storeu_ps(out + j * os, mask, acc[j]);
 }
