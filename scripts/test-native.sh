@@ -24,12 +24,3 @@ else
   echo "golden C++ test: SKIPPED ($MANIFEST not found; the vitest golden suite covers the fixtures in test/fixtures/golden)"
 fi
 "$OUT_DIR/test_kernels"
-# Byte-exact against llama.cpp's golden files, when the shared data is beside the repo.
-MANIFEST="${QK_GOLDEN:-$ROOT/../shared/golden/manifest.json}"
-"$CXX" -O2 -std=c++17 -ffp-contract=off -Wall -Wextra -pthread -I"$ROOT/native/src" \
-  "${srcs[@]}" "$ROOT/native/test/test_golden.cc" -o "$OUT_DIR/test_golden"
-if [ -f "$MANIFEST" ]; then
-  "$OUT_DIR/test_golden" "$MANIFEST"
-else
-  echo "golden C++ test: SKIPPED ($MANIFEST not found; the vitest golden suite covers the fixtures in test/fixtures/golden)"
-fi

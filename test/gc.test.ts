@@ -34,12 +34,15 @@ async function countGcDuring(fn: () => void): Promise<{ gcs: number; heapGrowth:
 }
 
 describe.each(['native'] as const)('%s backend', (name) => {
-  it.each(['q4_0', 'q8_0', 'q4_1', 'f32'] as const)('10,000 %s matmuls with `out` given: no GC', async (type) => {
+  it.each(['q4_0', 'q4_0 prepared', 'q8_0', 'q4_1', 'f32'] as const)('10,000 %s matmuls with `out` given: no GC', async (name_) => {
+    const type = name_.split(' ')[0] as 'q4_0' | 'q8_0' | 'q4_1' | 'f32';
     expect(typeof (globalThis as { gc?: unknown }).gc, 'run with --expose-gc (vitest.config.ts)').toBe('function');
     const q = await loadApi(name);
     const K = 256;
     const N = 64;
-    const w = q.quantize(makeInput('normal', N * K, 1), N, K, type);
+    const w0 = q.quantize(makeInput('normal', N * K, 1), N, K, type);
+    const w = name_.endsWith('prepared') ? q.prepare(w0) : w0;
+    if (name_.endsWith('prepared')) expect(w.layout).toBe('interleaved16');
     const x = makeInput('normal', K, 2);
     const out = new Float32Array(N);
     const f32Opts = { precision: 'f32' } as const;

@@ -3,7 +3,7 @@
 // 1e-5 * sum_k |x[k] * W[n][k]| (only the float summation order differs).
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../lib/backend';
-import { activationRowBytes, TYPES, WEIGHT_TYPES, type WeightType } from '../lib/types';
+import { activationRowBytes, INTERLEAVED_TYPES, layoutBytes, TYPES, WEIGHT_TYPES, type WeightType } from '../lib/types';
 import { jsBackend, makeInput, nativeBackend, PATTERNS, type Pattern } from './helpers';
 
 const native = nativeBackend();
@@ -193,6 +193,26 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
         jsBackend.matmul(t, qj, n, k, x, m, yj, 1, 0);
         expectClose(yn, yj, f32Bound(dj, x, n, k, m), `${what} precision f32`);
 
+        // The 'interleaved16' layout: native and TypeScript make the same bytes, and
+        // both backends' matmul on it agree with the ggml-layout oracle.
+        const tiled = INTERLEAVED_TYPES.includes(t);
+        let pn = new Uint8Array(0);
+        let pj = new Uint8Array(0);
+        if (tiled) {
+          pn = new Uint8Array(layoutBytes(t, n, k, 'interleaved16'));
+          pj = new Uint8Array(pn.length);
+          nat.relayout(t, qj, n, k, pn, true);
+          jsBackend.relayout(t, qj, n, k, pj, true);
+          const pat = firstDiff(pn, pj);
+          if (pat >= 0) expect.fail(`${what}: interleaved layout differs at byte ${pat} (native ${pn[pat]}, js ${pj[pat]})`);
+          const back = new Uint8Array(qj.length);
+          nat.relayout(t, pn, n, k, back, false);
+          if (firstDiff(back, qj) >= 0) expect.fail(`${what}: native de-interleave does not give the ggml bytes back`);
+          const py = new Float32Array(m * n);
+          nat.matmul(t, pn, n, k, x, m, py, 1, 1);
+          expectClose(py, yj, f32Bound(dj, x, n, k, m), `${what} interleaved, precision f32`);
+        }
+
         if (TYPES[t].activation !== 'f32') {
           const ab = m * activationRowBytes(t, k);
           const an = new Uint8Array(ab);
@@ -204,6 +224,13 @@ describe.each(isas)('native %s vs the TypeScript oracle', (isa) => {
           nat.matmul(t, qj, n, k, x, m, yn, 0, 0);
           jsBackend.matmul(t, qj, n, k, x, m, yj, 0, 0);
           expectClose(yn, yj, q8Bound(t, dj, qj, aj, n, k, m), `${what} precision q8`);
+          if (tiled) {
+            const py = new Float32Array(m * n);
+            nat.matmul(t, pn, n, k, x, m, py, 0, 1);
+            expectClose(py, yj, q8Bound(t, dj, qj, aj, n, k, m), `${what} interleaved, precision q8`);
+            jsBackend.matmul(t, pj, n, k, x, m, py, 0, 1);
+            expectClose(py, yj, q8Bound(t, dj, qj, aj, n, k, m), `${what} interleaved on the js backend, precision q8`);
+          }
         } else {
           // Float weights take f32 activations in both precisions.
           nat.matmul(t, qj, n, k, x, m, yn, 0, 0);

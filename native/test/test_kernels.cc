@@ -11,6 +11,7 @@
 
 #include "dispatch.h"
 #include "fp16.h"
+#include "interleave.h"
 
 using namespace qk;
 
@@ -264,6 +265,89 @@ void check_all_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, std
   }
 }
 
+// tile_dot (the interleaved layout) against the scalar vec_dot of every
+// (weight row, activation row) pair: nvalid 1..16 rows in the tile (the rest
+// zero padding, as interleave_tile leaves it), na 1..8; entries outside the
+// nvalid x na block must stay untouched. interleave_tile / deinterleave_tile
+// must give back the same ggml bytes.
+void check_tile_dot(const KernelTable& ref, const KernelTable& simd, int type, int64_t k, int pattern, std::mt19937& rng) {
+  const TileDotFn f = simd.type[type].tile_dot;
+  const TypeTraits& tt = *type_traits(type);
+  const TypeTraits& at = *type_traits(tt.act_type);
+  const size_t rb = row_bytes(tt, k), ab = row_bytes(at, k);
+  const int64_t nb = k / tt.block_size;
+  Buf w(kTileRows * rb), tile(kTileRows * rb), back(kTileRows * rb), a(8 * ab);
+  std::vector<std::vector<float>> dr(kTileRows), adq(8), off(kTileRows);
+  std::vector<ActBlockMeta> meta(static_cast<size_t>(8 * nb));
+  for (int i = 0; i < kTileRows; ++i) {
+    const std::vector<float> x = make(pattern, k, rng);
+    ref.type[type].quantize_row(x.data(), w.p + i * rb, k);
+    dr[i].resize(static_cast<size_t>(k));
+    ref.type[type].dequantize_row(w.p + i * rb, dr[i].data(), k);
+    off[i] = weight_offsets(type, w.p + i * rb, k);
+    if (i >= 8) continue;
+    const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
+    ref.type[tt.act_type].quantize_act(act.data(), a.p + i * ab, k);
+    adq[i] = dequantize_activations(tt.act_type, a.p + i * ab, k);
+    for (int64_t b = 0; b < nb; ++b) {
+      const uint8_t* blk = a.p + i * ab + b * at.block_bytes;
+      uint16_t d;
+      std::memcpy(&d, blk, 2);
+      int32_t sum = 0;
+      for (int e = 0; e < QK32; ++e) sum += static_cast<int8_t>(blk[2 + e]);
+      meta[static_cast<size_t>(i * nb + b)] = {fp16_to_f32(d), sum};
+    }
+  }
+  for (int nvalid = 1; nvalid <= kTileRows; ++nvalid) {
+    interleave_tile(tt, w.p, rb, nvalid, k, tile.p);
+    std::memset(back.p, 0xA5, kTileRows * rb);
+    deinterleave_tile(tt, tile.p, k, back.p, rb, nvalid);
+    ++g_checks;
+    if (std::memcmp(back.p, w.p, nvalid * rb) != 0 || (nvalid < kTileRows && back.p[nvalid * rb] != 0xA5)) {
+      fail(std::string("deinterleave_tile(interleave_tile(rows)) differs from rows [") + tt.name + " k=" + std::to_string(k) + "]");
+    }
+    if (!f) continue;
+    for (int na = 1; na <= 8; ++na) {
+      const size_t os = kTileRows + 3;
+      std::vector<float> out(os * na, 12345.f);
+      f(k, tile.p, a.p, ab, meta.data(), static_cast<size_t>(nb), na, out.data(), os, nvalid);
+      ++g_checks;
+      char ctx[160];
+      std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nvalid=%d na=%d]", isa_name(simd.isa), tt.name, static_cast<long long>(k),
+                    pattern_name(pattern), nvalid, na);
+      for (int j = 0; j < na; ++j) {
+        for (size_t i = 0; i < os; ++i) {
+          const float got = out[j * os + i];
+          if (i >= static_cast<size_t>(nvalid)) {
+            if (got != 12345.f) { fail(std::string("tile_dot wrote outside its block ") + ctx); j = na; break; }
+            continue;
+          }
+          double qmag = 0;
+          for (int64_t e = 0; e < k; ++e) qmag += std::fabs(static_cast<double>(adq[j][e])) * (std::fabs(dr[i][e]) + 2.0 * std::fabs(off[i][e]));
+          const float want = ref.type[type].vec_dot(k, w.p + i * rb, a.p + j * ab);
+          if (!close(got, want, 1e-5 * qmag + 1e-30)) {
+            fail(std::string("tile_dot ") + ctx + " (" + std::to_string(i) + "," + std::to_string(j) + ") got " + std::to_string(got) +
+                 " want " + std::to_string(want));
+            j = na;
+            break;
+          }
+        }
+      }
+    }
+  }
+}
+
+void check_all_tile_dot(const KernelTable& ref, const KernelTable& simd, std::mt19937& rng) {
+  const int64_t ks[] = {32, 64, 96, 160, 1024, 4096 + 32, 11008};
+  for (int type = 0; type < kTypeIdLimit; ++type) {
+    if (!has_interleaved_layout(type)) continue;
+    std::printf("  tile_dot %s on %s%s\n", type_traits(type)->name, isa_name(simd.isa),
+                simd.type[type].tile_dot ? "" : " (no kernel: layout round trip only)");
+    for (int p = 0; p < kPatternCount; ++p)
+      for (int64_t k : ks) check_tile_dot(ref, simd, type, k, p, rng);
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -298,7 +382,10 @@ int main() {
       }
     }
     check_all_vec_dot_rows(ref, simd, rng);
+    check_all_tile_dot(ref, simd, rng);
   }
+  std::printf("testing the interleaved layout on scalar\n");
+  check_all_tile_dot(ref, ref, rng);
 #if defined(__x86_64__) || defined(_M_X64)
   // The AVX-512 table without VNNI (as on Skylake-X) is built from the same
   // code; run it too when this CPU has VNNI and would otherwise never use it.
@@ -307,6 +394,7 @@ int main() {
     KernelTable no_vnni = kernels_for(kIsaAvx2);
     fill_avx512(no_vnni, false);
     fill_avx512_kquants(no_vnni, false);
+    fill_avx512_tiles(no_vnni, false);
     no_vnni.isa = kIsaAvx512;
     for (int type : types) {
       if (!ref.type[type].quantize_row) continue;
@@ -320,6 +408,7 @@ int main() {
       }
     }
     check_all_vec_dot_rows(ref, no_vnni, rng);
+    check_all_tile_dot(ref, no_vnni, rng);
   }
 #endif
   std::printf("%d passed, %d failed\n", g_checks - g_failures, g_failures);
