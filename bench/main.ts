@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { backend, setIsa, setThreads, WEIGHT_TYPES } from '../lib/index';
+import { backend, setIsa, setThreads, WEIGHT_TYPES, type WeightType } from '../lib/index';
 import { packageRoot } from '../lib/native';
 import { parseArgs, SECTIONS, USAGE, type SectionId } from './args';
 import type { Context, SectionReport } from './context';
@@ -126,6 +126,12 @@ export async function runBench(argv: string[]): Promise<number> {
   for (const s of typeStatus.filter((x) => x.ok)) {
     const bad = Object.entries(s.isas).filter(([, why]) => why !== null);
     for (const [isa, why] of bad) print(`note: ${s.type} on ${isa} not measured: ${why}`);
+  }
+  // Without these two there is no benchmark: fail loudly rather than print empty tables.
+  const core = (['q4_0', 'f32'] as WeightType[]).filter((t) => !types.includes(t));
+  if (core.length) {
+    print(`error: ${core.join(' and ')} did not pass the probe (see the notes above); nothing to compare.`);
+    return 1;
   }
 
   setIsa('auto');

@@ -4,9 +4,9 @@
 // multiplied (m = 1 and 3, both precisions) on every ISA; the first failure
 // is the reason the type is skipped (or the ISA, for that type, in section C).
 import { spawnSync } from 'child_process';
-import { backend, dequantize, matmul, quantize, setIsa, typeInfo, type WeightType } from '../lib/index';
+import { backend, dequantize, matmul, prepare, quantize, setIsa, typeInfo, type WeightType } from '../lib/index';
 import { packageRoot } from '../lib/native';
-import { TYPES } from '../lib/types';
+import { INTERLEAVED_TYPES, TYPES } from '../lib/types';
 
 export interface TypeStatus {
   type: WeightType;
@@ -40,8 +40,14 @@ for (const j of jobs) {
       addon.setIsa(isa);
       for (const m of [1, 3]) for (const p of [0, 1]) {
         const y = new Float32Array(m * rows);
-        addon.matmul(j.id, dst, rows, cols, src.subarray(0, m * cols), m, y, p);
+        addon.matmul(j.id, dst, rows, cols, src.subarray(0, m * cols), m, y, p, 0);
         for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i])) throw new Error('non-finite output');
+        if (j.interleaved) {
+          const tiles = new Uint8Array(16 * (cols / j.block) * j.bytes);
+          addon.interleave(j.id, dst, rows, cols, tiles);
+          addon.matmul(j.id, tiles, rows, cols, src.subarray(0, m * cols), m, y, p, 1);
+          for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i])) throw new Error('non-finite output (interleaved layout)');
+        }
       }
       say('ok ' + j.type + ' ' + isa);
     } catch (e) { say('err ' + j.type + ' ' + isa + ' ' + JSON.stringify(String(e && e.message || e))); }
@@ -65,6 +71,7 @@ function probeInProcess(types: readonly WeightType[]): TypeStatus[] {
           setIsa(isa as 'auto');
           matmul(w, src.subarray(0, cols), 1);
           matmul(w, src.subarray(0, 3 * cols), 3, undefined, { precision: 'f32' });
+          matmul(prepare(w), src.subarray(0, 3 * cols), 3);
           st.isas[isa] = null;
         } catch (e) {
           st.isas[isa] = (e as Error).message;
@@ -91,7 +98,13 @@ export function probeTypes(types: readonly WeightType[]): TypeStatus[] {
   let pending = [...types];
   let guard = 0;
   while (pending.length > 0 && guard++ < 4 * types.length + 4) {
-    const jobs = pending.map((t) => ({ type: t, id: TYPES[t].ggmlId, block: TYPES[t].blockSize, bytes: TYPES[t].blockBytes }));
+    const jobs = pending.map((t) => ({
+      type: t,
+      id: TYPES[t].ggmlId,
+      block: TYPES[t].blockSize,
+      bytes: TYPES[t].blockBytes,
+      interleaved: INTERLEAVED_TYPES.includes(t),
+    }));
     const r = spawnSync(process.execPath, ['-e', CHILD, require.resolve('node-gyp-build'), packageRoot(), JSON.stringify(jobs)], {
       encoding: 'utf8',
       timeout: 60_000,

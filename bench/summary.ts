@@ -37,27 +37,34 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
         `${fmtX(q.vsF32)} faster than f32 (${fmtMs(f32?.ms)} ms)` +
         (q1 && tn !== t1 ? `. 1 thread: ${fmtMs(q1.ms)} ms, ${fmtPct(q1.bwShare)} of bandwidth, ${fmtX(q1.vsF32)} vs f32 (${fmtMs(f1?.ms)} ms).` : '.'),
     );
+    const qp = mm(ffn, 'q4_0 prepared', tn);
+    if (qp) lines[lines.length - 1] += ` Prepared q4_0: ${fmtMs(qp.ms)} ms, ${fmtPct(qp.bwShare)} of bandwidth, ${fmtX(qp.vsF32)} vs f32.`;
+    fig.q4_0_prepared_ffn_bwShare = qp?.bwShare ?? null;
     fig.q4_0_ffn_ms = q.ms;
     fig.q4_0_ffn_bwShare = q.bwShare;
     fig.q4_0_ffn_vsF32 = q.vsF32;
   }
 
+  // Prefill: q4_0 as quantize() leaves it and after prepare(); per token against batch 1 of the same variant.
   const prefill = '512x4096 @ 4096x4096';
-  const p1 = mm(prefill, 'q4_0', t1);
-  const pn = mm(prefill, 'q4_0', tn);
-  const m1 = mm('1x4096 @ 4096x4096', 'q4_0', tn);
-  if (p1 || pn) {
+  const batch1 = '1x4096 @ 4096x4096';
+  for (const v of ['q4_0', 'q4_0 prepared']) {
+    const p1 = mm(prefill, v, t1);
+    const pn = mm(prefill, v, tn);
+    const m1 = mm(batch1, v, tn);
+    if (!p1 && !pn) continue;
     const perTok = pn ? pn.ms / 512 : null;
     const gain = perTok !== null && m1 ? m1.ms / perTok : null;
-    lines.push(
-      `q4_0 ${prefill}: ${fmt(p1?.gflops)} GFLOPS on 1 thread, ${fmt(pn?.gflops)} GFLOPS on ${threadsLabel(tn)}; ` +
-        `per token, batch 512 runs at ${fmtX(gain)} the speed of batch 1 (${fmtMs(perTok)} vs ${fmtMs(m1?.ms)} ms a token at 1x4096 @ 4096x4096, ${threadsLabel(tn)}).`,
-    );
-    fig.q4_0_prefill_gflops1 = p1?.gflops ?? null;
-    fig.q4_0_prefill_gflopsAll = pn?.gflops ?? null;
-    fig.q4_0_prefill_perTokenSpeedup = gain;
     const f = mm(prefill, 'f32', tn);
-    if (f && pn) lines[lines.length - 1] += ` f32 at the same shape: ${fmt(f.gflops)} GFLOPS on ${threadsLabel(tn)} (q4_0 ${fmtX(pn.vsF32)} its speed).`;
+    lines.push(
+      `${v} ${prefill}: ${fmt(p1?.gflops)} GFLOPS on 1 thread, ${fmt(pn?.gflops)} GFLOPS on ${threadsLabel(tn)}; ` +
+        `per token, batch 512 runs at ${fmtX(gain)} the speed of batch 1 (${fmtMs(perTok)} vs ${fmtMs(m1?.ms)} ms a token at ${batch1}, ${threadsLabel(tn)})` +
+        (f && pn ? `; f32 at the same shape: ${fmt(f.gflops)} GFLOPS (${v} ${fmtX(pn.vsF32)} its speed).` : '.'),
+    );
+    const key = v === 'q4_0' ? 'q4_0' : 'q4_0_prepared';
+    fig[`${key}_prefill_gflops1`] = p1?.gflops ?? null;
+    fig[`${key}_prefill_gflopsAll`] = pn?.gflops ?? null;
+    fig[`${key}_prefill_perTokenSpeedup`] = gain;
   }
 
   const tiny = d.find((r) => r.model.startsWith('TinyLlama') && r.type === 'q4_0');

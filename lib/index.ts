@@ -146,11 +146,20 @@ export function prepare(w: QuantizedMatrix): QuantizedMatrix {
   const t = checkMatrix(w);
   if (checkLayout(w) !== 'ggml' || !INTERLEAVED_TYPES.includes(t.name)) return w;
   // Tiles start on a cache line, so the kernels' 64-byte loads never straddle two.
-  const bytes = layoutBytes(t.name, w.rows, w.cols, 'interleaved16');
-  const buf = new ArrayBuffer(bytes + 64);
-  const data = new Uint8Array(buf, (64 - impl.misalignment(new Uint8Array(buf, 0, 1))) % 64, bytes);
+  const data = allocAligned(layoutBytes(t.name, w.rows, w.cols, 'interleaved16'));
   impl.relayout(t.name, w.data, w.rows, w.cols, data, true);
   return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data, layout: 'interleaved16' as Layout });
+}
+
+/**
+ * A zeroed buffer of `bytes` bytes whose first byte sits on a 64-byte cache
+ * line (on the native backend; V8 itself aligns large buffers to 16 only):
+ * where to put prepared matrices that are built or copied by hand.
+ */
+export function allocAligned(bytes: number): Uint8Array {
+  checkCount(bytes, 'bytes', 0);
+  const buf = new ArrayBuffer(bytes + 64);
+  return new Uint8Array(buf, (64 - impl.misalignment(new Uint8Array(buf, 0, 1))) % 64, bytes);
 }
 
 /** A prepared matrix back in the ggml layout (a new buffer); a ggml matrix comes back unchanged. */

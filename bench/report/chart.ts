@@ -11,7 +11,7 @@ export function speedupChart(env: Environment, b: MatmulRecord[], c: SimdRecord[
   const panels: Panel[] = [];
   const tn = env.threadCounts[env.threadCounts.length - 1];
   if (b.length) {
-    const pick: WeightType[] = ['q4_0', 'q4_k', 'q4_1', 'q8_0', 'f16'];
+    const pick: string[] = ['q4_0', 'q4_0 prepared', 'q4_k', 'q4_1', 'q8_0', 'f16'];
     const series = pick.filter((t) => b.some((r) => r.type === t));
     for (const th of [tn, 1].filter((v, i, a) => a.indexOf(v) === i)) {
       panels.push({

@@ -6,7 +6,7 @@
 // Batch-1 shapes whose weights a cache could hold between calls are measured
 // "cold": the calls rotate over copies of the weights filling 256 MiB, so
 // every call streams its weights from memory, as in a model's decode step.
-import { matmul, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
+import { allocAligned, matmul, prepare, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
 import { usable, type Context, type SectionReport } from '../context';
 import { fmt, fmtMB, fmtMs, fmtX, type Table } from '../format';
 import { flops, MATMUL_SHAPES, operands, streamsFromMemory, type MatShape } from '../shapes';
@@ -18,7 +18,9 @@ export interface MatmulRecord {
   m: number;
   k: number;
   n: number;
-  type: WeightType;
+  /** the weight type, or 'q4_0 prepared' for q4_0 in the layout prepare() makes */
+  type: string;
+  layout: 'ggml' | 'interleaved16';
   threads: number;
   isa: string;
   /** median ms per call */
@@ -41,6 +43,13 @@ export interface MatmulRecord {
 }
 
 const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
+/** The prepared variant of q4_0 (the interleaved layout), measured beside it. */
+const PREPARED = 'q4_0 prepared';
+
+/** The rows of the tables: every type, and q4_0 prepared right after q4_0. */
+export function matmulVariants(types: readonly WeightType[]): string[] {
+  return types.flatMap((t) => (t === 'q4_0' ? [t, PREPARED] : [t]));
+}
 /** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
 const UNCACHEABLE_BYTES = 64 * 2 ** 20;
 
@@ -54,13 +63,14 @@ class Arena {
     const bytes = w.data.byteLength;
     if (bytes >= UNCACHEABLE_BYTES) return [w];
     const stride = Math.ceil(bytes / 4096) * 4096;
-    if (!this.buf) this.buf = new Uint8Array(this.bytes);
+    // Cache-line aligned, as prepare() makes its matrices (the copies are 4 KiB apart).
+    if (!this.buf) this.buf = allocAligned(this.bytes);
     const count = Math.max(2, Math.min(maxCopies, Math.floor(this.buf.byteLength / stride)));
     const out: QuantizedMatrix[] = [];
     for (let i = 0; i < count; i++) {
       const data = this.buf.subarray(i * stride, i * stride + bytes);
       data.set(w.data);
-      out.push(Object.freeze({ type: w.type, rows: w.rows, cols: w.cols, data }));
+      out.push(Object.freeze({ type: w.type, rows: w.rows, cols: w.cols, data, layout: w.layout }));
     }
     return out;
   }
@@ -103,7 +113,8 @@ export function runMatmul(ctx: Context): MatmulResult {
   const perMac = new Map<string, number>();
   const singleCallMs = quick ? 200 : 1500;
   const skipMs = ctx.args.long ? Infinity : quick ? 2000 : 6000;
-  const cellsTotal = shapes.length * types.length * ctx.threadCounts.length;
+  const variants = matmulVariants(types);
+  const cellsTotal = shapes.length * variants.length * ctx.threadCounts.length;
   let cells = 0;
   setIsa('auto');
   const isa = ctx.info.isa;
@@ -112,6 +123,9 @@ export function runMatmul(ctx: Context): MatmulResult {
     ctx.progress.update('B', cells / cellsTotal, `B: ${s.label}: generating and quantizing the weights`);
     const op = operands(s, types);
     for (const [t, msg] of op.failed) notes.push(`${s.label}: ${t} skipped, quantize threw: ${msg}`);
+    const q40 = op.w.get('q4_0');
+    const prepared = q40 ? prepare(q40) : undefined;
+    const weightsOf = (v: string): QuantizedMatrix | undefined => (v === PREPARED ? prepared : op.w.get(v as WeightType));
     const out = new Float32Array(s.m * s.n);
     const ref = new Float32Array(s.m * s.n);
     setThreads(ctx.threads);
@@ -124,8 +138,8 @@ export function runMatmul(ctx: Context): MatmulResult {
     // machine then spreads over the types instead of landing on one (the ratios are what matters).
     // Calls too long to batch (more than a few per half budget) get the first pass only.
     for (const pass of [0, 1]) {
-      for (const t of types) {
-        const w = op.w.get(t);
+      for (const t of variants) {
+        const w = weightsOf(t);
         if (!w) {
           if (pass === 0) cells += ctx.threadCounts.length;
           continue;
@@ -166,6 +180,7 @@ export function runMatmul(ctx: Context): MatmulResult {
             k: s.k,
             n: s.n,
             type: t,
+            layout: w.layout ?? 'ggml',
             threads,
             isa,
             ms,
@@ -194,7 +209,7 @@ export function runMatmul(ctx: Context): MatmulResult {
       const f = byKey.get(`f32|${r.threads}`);
       r.vsF32 = f ? f.ms / r.ms : null;
     }
-    tables.push(shapeTable(ctx, s, types, byKey, cold));
+    tables.push(shapeTable(ctx, s, variants, byKey, cold));
   }
   arena.free();
   setThreads(ctx.threads);
@@ -203,11 +218,12 @@ export function runMatmul(ctx: Context): MatmulResult {
     notes.push(`Not run (predicted from the smaller shapes to take more than ${fmt(skipMs / 1000)} s a call): ${skippedCells.join('; ')}.`);
   }
 
-  tables.push(...overviewTables(ctx, types, records));
+  tables.push(...overviewTables(ctx, variants, records));
   const intro = [
     `Best ISA (${isa}), 'q8' precision (activations quantized to 8 bits once per call, integer dot products; f32/f16/bf16 take f32 activations). ` +
       `Synthetic N(0, 0.02²) weights and N(0, 1) activations, fixed seed; median of repeated calls (~${budgetMs} ms of calls per cell, in two passes over the types).`,
-    'GFLOPS = 2·m·k·n / time; GB/s = bytes of weights / time (as a share of the memory bandwidth in section E); "vs f32" = f32 time / this time (above 1: faster than f32); ' +
+    `"${PREPARED}": the same q4_0 weights after prepare() (tiles of 16 interleaved rows, made once; the ggml bytes stay the file format). ` +
+      'GFLOPS = 2·m·k·n / time; GB/s = bytes of weights / time (as a share of the memory bandwidth in section E); "vs f32" = f32 time / this time (above 1: faster than f32); ' +
       'err = RMS error of the output relative to the f32 product (weight quantization plus 8-bit activations).',
     `Shapes of 4096x4096 and larger are measured cold: calls rotate over copies of the weights filling ${arenaMiB} MiB (matrices of 64 MiB and more need none), so each call streams its weights from memory as in a model's decode step; ` +
       "the report's small shapes stay in cache, as they did in the report.",
@@ -215,7 +231,7 @@ export function runMatmul(ctx: Context): MatmulResult {
   return { report: { id: 'B', title: 'B. Quantized vs f32 matmul', intro, tables, notes, records: records as unknown as Record<string, unknown>[] }, records };
 }
 
-function shapeTable(ctx: Context, s: MatShape, types: WeightType[], byKey: Map<string, MatmulRecord>, cold: boolean): Table {
+function shapeTable(ctx: Context, s: MatShape, types: string[], byKey: Map<string, MatmulRecord>, cold: boolean): Table {
   const tc = ctx.threadCounts;
   const headers = ['type', 'MB'];
   for (const th of tc) {
@@ -245,7 +261,7 @@ function shapeTable(ctx: Context, s: MatShape, types: WeightType[], byKey: Map<s
   };
 }
 
-function overviewTables(ctx: Context, types: WeightType[], records: MatmulRecord[]): Table[] {
+function overviewTables(ctx: Context, types: string[], records: MatmulRecord[]): Table[] {
   const quantized = types.filter((t) => t !== 'f32');
   const out: Table[] = [];
   for (const th of [...ctx.threadCounts].reverse()) {

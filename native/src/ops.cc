@@ -194,16 +194,25 @@ struct MatmulJob {
 // while the 8 weight rows of a tile stay in L1 across the chunk.
 constexpr int64_t kActChunk = 64;
 
+// Weights per block of the loops below: a block of W (~256 KiB) stays in L2
+// while every chunk of activation rows (kActChunk rows, ~280 KiB at k = 4096)
+// passes over it, so W is read from memory once whatever the thread count.
+constexpr size_t kWeightBlockBytes = size_t{256} << 10;
+
 // Rows begin..end of W, row n at w0 + (n - begin) * rb.
 void rows_multi(const MatmulJob& j, const uint8_t* w0, int64_t begin, int64_t end) {
   const VecDotRowsFn f = j.k->vec_dot_rows;
-  for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
-    const int64_t i1 = std::min(j.m, i0 + kActChunk);
-    for (int64_t n = begin; n < end; n += 8) {
-      const int nw = static_cast<int>(std::min<int64_t>(8, end - n));
-      for (int64_t i = i0; i < i1; i += 4) {
-        const int na = static_cast<int>(std::min<int64_t>(4, i1 - i));
-        f(j.cols, w0 + (n - begin) * j.rb, j.rb, nw, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + n, static_cast<size_t>(j.rows));
+  const int64_t block = std::max<int64_t>(8, static_cast<int64_t>(kWeightBlockBytes / j.rb) / 8 * 8);
+  for (int64_t b0 = begin; b0 < end; b0 += block) {
+    const int64_t b1 = std::min(end, b0 + block);
+    for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
+      const int64_t i1 = std::min(j.m, i0 + kActChunk);
+      for (int64_t n = b0; n < b1; n += 8) {
+        const int nw = static_cast<int>(std::min<int64_t>(8, b1 - n));
+        for (int64_t i = i0; i < i1; i += 4) {
+          const int na = static_cast<int>(std::min<int64_t>(4, i1 - i));
+          f(j.cols, w0 + (n - begin) * j.rb, j.rb, nw, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + n, static_cast<size_t>(j.rows));
+        }
       }
     }
   }
@@ -236,14 +245,18 @@ void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
   if (j.int_path && j.k->tile_dot) {
     const TileDotFn f = j.k->tile_dot;
     const size_t nb = static_cast<size_t>(j.cols / j.t->block_size);
-    for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
-      const int64_t i1 = std::min(j.m, i0 + kActChunk);
-      for (int64_t t = begin; t < end; ++t) {
-        const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
-        for (int64_t i = i0; i < i1; i += kTileActs) {
-          const int na = static_cast<int>(std::min<int64_t>(kTileActs, i1 - i));
-          f(j.cols, j.w + t * tile_bytes, j.act + i * j.ab, j.ab, j.meta + i * nb, nb, na, j.out + i * j.rows + t * kTileRows,
-            static_cast<size_t>(j.rows), nvalid);
+    const int64_t block = std::max<int64_t>(1, static_cast<int64_t>(kWeightBlockBytes / tile_bytes));
+    for (int64_t t0 = begin; t0 < end; t0 += block) {
+      const int64_t t1 = std::min(end, t0 + block);
+      for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
+        const int64_t i1 = std::min(j.m, i0 + kActChunk);
+        for (int64_t t = t0; t < t1; ++t) {
+          const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+          for (int64_t i = i0; i < i1; i += kTileActs) {
+            const int na = static_cast<int>(std::min<int64_t>(kTileActs, i1 - i));
+            f(j.cols, j.w + t * tile_bytes, j.act + i * j.ab, j.ab, j.meta + i * nb, nb, na, j.out + i * j.rows + t * kTileRows,
+              static_cast<size_t>(j.rows), nvalid);
+          }
         }
       }
     }
@@ -352,23 +365,38 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
     std::vector<uint8_t>& buf = scratch();
     if (buf.size() < static_cast<size_t>(m) * job.ab) buf.resize(static_cast<size_t>(m) * job.ab);
     const QuantizeRowFn qa = kt.type[t->act_type].quantize_act;
-    for (int64_t i = 0; i < m; ++i) qa(x + i * cols, buf.data() + i * job.ab, cols);
     job.act = buf.data();
-    if (interleaved && kt.type[type].tile_dot) {
-      // The tile kernels take each activation block's scale as a float and
-      // the sum of its levels (for q4_0's -8 offset) precomputed once here.
-      const int64_t nb = cols / at.block_size;
-      std::vector<ActBlockMeta>& meta = meta_scratch();
-      if (meta.size() < static_cast<size_t>(m * nb)) meta.resize(static_cast<size_t>(m * nb));
-      for (int64_t i = 0; i < m * nb; ++i) {
-        const uint8_t* blk = job.act + i * at.block_bytes;
-        uint16_t d;
-        std::memcpy(&d, blk, 2);
-        int32_t sum = 0;
-        for (int e = 0; e < QK32; ++e) sum += static_cast<int8_t>(blk[2 + e]);
-        meta[static_cast<size_t>(i)] = {fp16_to_f32(d), sum};
+    // The tile kernels also take each activation block's scale as a float and
+    // the sum of its levels (for q4_0's -8 offset), computed once here.
+    const bool with_meta = interleaved && kt.type[type].tile_dot;
+    const int64_t nb = cols / at.block_size;
+    ActBlockMeta* meta = nullptr;
+    if (with_meta) {
+      std::vector<ActBlockMeta>& mbuf = meta_scratch();
+      if (mbuf.size() < static_cast<size_t>(m * nb)) mbuf.resize(static_cast<size_t>(m * nb));
+      meta = mbuf.data();
+      job.meta = meta;
+    }
+    auto quantize_rows = [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        uint8_t* row = buf.data() + i * job.ab;
+        qa(x + i * cols, row, cols);
+        if (!with_meta) continue;
+        for (int64_t blk = 0; blk < nb; ++blk) {
+          const uint8_t* p = row + blk * at.block_bytes;
+          uint16_t d;
+          std::memcpy(&d, p, 2);
+          int32_t sum = 0;
+          for (int e2 = 0; e2 < QK32; ++e2) sum += static_cast<int8_t>(p[2 + e2]);
+          meta[i * nb + blk] = {fp16_to_f32(d), sum};
+        }
       }
-      job.meta = meta.data();
+    };
+    // Prefill-sized batches (m x k of a few million) split the quantization over the pool too.
+    if (static_cast<double>(m) * static_cast<double>(cols) >= static_cast<double>(1 << 18)) {
+      for_rows(m, std::max<int64_t>(1, (int64_t{1} << 16) / cols), quantize_rows);
+    } else {
+      quantize_rows(0, m);
     }
   }
   const int64_t units = interleaved ? (rows + kTileRows - 1) / kTileRows : rows;
