@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -11,9 +12,36 @@
 #include <utility>
 #include <vector>
 
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#include <immintrin.h>  // _mm_pause: SSE2, part of every x86-64
+#define QK_CPU_RELAX() _mm_pause()
+#elif defined(__aarch64__) && defined(__GNUC__)
+#define QK_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define QK_CPU_RELAX() std::this_thread::yield()
+#endif
+
 namespace qk {
 
 namespace {
+
+// How long a thread spins before it sleeps, both a worker waiting for the
+// next job and the caller waiting for the workers to finish. A decode step
+// issues its matvecs tens of microseconds apart; a futex sleep and wake-up
+// costs about as much as a small matvec, so they hand over by spinning.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+template <typename Pred>
+bool spin_until(Pred done) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      QK_CPU_RELAX();
+    }
+    if (std::chrono::steady_clock::now() >= until) return done();
+  }
+}
 
 class Pool {
  public:
@@ -61,17 +89,18 @@ class Pool {
   void worker_loop(int index) {
     uint64_t seen = 0;
     for (;;) {
+      spin_until([&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed); });
       {
         std::unique_lock<std::mutex> lk(mu_);
         wake_.wait(lk, [&] { return stop_ || (generation_ != seen && index < wanted_); });
         if (stop_) return;
         seen = generation_;
         if (!open_) continue;  // the caller already finished this job
-        ++busy_;
+        busy_.fetch_add(1, std::memory_order_relaxed);
       }
       work();
       std::lock_guard<std::mutex> lk(mu_);
-      if (--busy_ == 0) done_.notify_one();
+      if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) done_.notify_one();
     }
   }
 
@@ -91,10 +120,10 @@ class Pool {
   std::mutex mu_;
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
   bool open_ = false;   // the current job still accepts workers
-  uint64_t generation_ = 0;
-  int busy_ = 0;        // workers inside work() for the current job
+  std::atomic<uint64_t> generation_{0};  // written under mu_, read by spinning workers without it
+  std::atomic<int> busy_{0};             // workers inside work() for the current job (changed under mu_)
   int wanted_ = 0;
   RangeFn fn_ = nullptr;
   void* ctx_ = nullptr;
