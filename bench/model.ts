@@ -16,7 +16,7 @@
 // features, cols = input features (PyTorch Linear / GGUF), RoPE rotates
 // adjacent pairs (x[2i], x[2i+1]) of each head (ggml's normal mode), and query
 // head h reads KV head floor(h / (heads / kvHeads)).
-import { matmul, quantize, typeInfo, type QuantizedMatrix, type WeightType } from '../lib/index';
+import { matmul, prepare, quantize, typeInfo, type QuantizedMatrix, type WeightType } from '../lib/index';
 import { fillUniform, mixSeed } from './timing';
 
 export interface LlamaConfig {
@@ -196,6 +196,21 @@ export function generateLlamaWeights(config: LlamaConfig, types: readonly Weight
     w.output = output.get(t)!;
   }
   return perType;
+}
+
+/** The model with every matrix through prepare(), as a server would load it (types without an interleaved layout stay as they are). */
+export function prepareWeights(w: LlamaWeights): LlamaWeights {
+  const layers = w.layers.map((L) => ({
+    ...L,
+    wq: prepare(L.wq),
+    wk: prepare(L.wk),
+    wv: prepare(L.wv),
+    wo: prepare(L.wo),
+    wGate: prepare(L.wGate),
+    wUp: prepare(L.wUp),
+    wDown: prepare(L.wDown),
+  }));
+  return { ...w, layers, output: prepare(w.output) };
 }
 
 export class LlamaDecoder {

@@ -76,6 +76,15 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
         (tf ? `; f32: ${fmt(tf.tokensPerS)} tokens/s (q4_0 ${fmtX(tiny.vsF32)} faster)` : '') +
         `; ${fmt(tiny.allocBytesPerToken)} JS bytes/token, ${tiny.gcs.minor + tiny.gcs.major} GCs.`,
     );
+    const tp = d.find((r) => r.model === tiny.model && r.type === 'q4_0 prepared');
+    if (tp) {
+      lines.push(
+        `TinyLlama-shaped decode, q4_0 prepared at load: ${fmt(tp.tokensPerS)} tokens/s (${fmt(tp.msPerToken)} ms/token), ` +
+          `${fmt(tp.weightGBs)} GB/s = ${fmtPct(tp.bwShare)} of the measured bandwidth; ${fmt(tp.allocBytesPerToken)} JS bytes/token, ${tp.gcs.minor + tp.gcs.major} GCs.`,
+      );
+      fig.tinyllama_q4_0_prepared_tokensPerS = tp.tokensPerS;
+      fig.tinyllama_q4_0_prepared_bwShare = tp.bwShare;
+    }
     fig.tinyllama_q4_0_tokensPerS = tiny.tokensPerS;
     fig.tinyllama_q4_0_weightGBs = tiny.weightGBs;
     fig.tinyllama_q4_0_bwShare = tiny.bwShare;

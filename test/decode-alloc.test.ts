@@ -6,7 +6,7 @@
 import { PerformanceObserver } from 'perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { backend, dequantize, type QuantizedMatrix, type WeightType } from '../lib/index';
-import { generateLlamaWeights, LlamaDecoder, type LlamaConfig, type LlamaWeights } from '../bench/model';
+import { generateLlamaWeights, LlamaDecoder, prepareWeights, type LlamaConfig, type LlamaWeights } from '../bench/model';
 import { probeTypes } from '../bench/probe';
 
 const CONFIG: LlamaConfig = {
@@ -24,7 +24,7 @@ const TOKENS_MEASURED = 200;
 // q4_k joins when this build can quantize it (it is probed in a child process, so a crash there cannot take this file down).
 const CANDIDATES: WeightType[] = ['q4_0', 'q8_0', 'q4_k'];
 const STATUS = probeTypes(CANDIDATES);
-const TYPES = STATUS.filter((s) => s.ok).map((s) => s.type);
+const TYPES: string[] = STATUS.filter((s) => s.ok).flatMap((s) => (s.type === 'q4_0' ? ['q4_0', 'q4_0 prepared'] : [s.type]));
 for (const s of STATUS) if (!s.ok) console.warn(`decode-alloc: ${s.type} skipped on the ${backend().name} backend: ${s.reason}`);
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -182,8 +182,11 @@ function relRms(got: ArrayLike<number>, want: ArrayLike<number>): number {
 
 // ---------------------------------------------------------------------------
 
-describe.each(TYPES)('llama-shaped decoder, %s weights', (type) => {
-  const weights = generateLlamaWeights(CONFIG, [type], { seed: 1234 }).get(type)!;
+describe.each(TYPES)('llama-shaped decoder, %s weights', (variant) => {
+  const type = variant.split(' ')[0] as WeightType;
+  const generated = generateLlamaWeights(CONFIG, [type], { seed: 1234 }).get(type)!;
+  const weights = variant.endsWith('prepared') ? prepareWeights(generated) : generated;
+  if (variant.endsWith('prepared')) expect(weights.layers[0].wq.layout).toBe('interleaved16');
   const tokens = tokenStream(CONFIG.maxTokens, 99);
 
   it('decode steps match a float64 reference built from the dequantized weights', () => {

@@ -6,13 +6,14 @@
 import { quantize, rowBytes, setThreads, type WeightType } from '../../lib/index';
 import { usable, type Context, type SectionReport } from '../context';
 import { fmt, fmtBytes, fmtX, type Table } from '../format';
-import { generateLlamaWeights, LLAMA_512, LlamaDecoder, TINYLLAMA, weightBytesPerToken, weightElements, type LlamaConfig, type LlamaWeights } from '../model';
+import { generateLlamaWeights, LLAMA_512, LlamaDecoder, prepareWeights, TINYLLAMA, weightBytesPerToken, weightElements, type LlamaConfig, type LlamaWeights } from '../model';
 import { fillUniform, forceGc, gcDiff, gcSnapshot, median, settle, type GcCounts } from '../timing';
 
 export interface DecodeRecord {
   model: string;
   config: LlamaConfig;
-  type: WeightType;
+  /** the weight type, or 'q4_0 prepared' for q4_0 weights through prepare() */
+  type: string;
   threads: number;
   tokens: number;
   runs: number;
@@ -117,9 +118,12 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
   warmUpJit();
   // Progress in rough nanoseconds: ~5 ns a weight element per type to generate and quantize, then a
   // decode run streams every weight once a token (f32 ~8x the bytes of q4).
-  const runCost = (c: LlamaConfig, t: WeightType) => weightElements(c) * TOKENS * (t === 'f32' ? 0.15 : 0.03);
+  const runCost = (c: LlamaConfig, t: string) => weightElements(c) * TOKENS * (t === 'f32' ? 0.15 : 0.03);
   const genCost = (t: WeightType) => (t.endsWith('_k') ? 100 : 6);
-  const work = plans.map((p) => ({ gen: weightElements(p.config) * p.types.reduce((a, t) => a + genCost(t), 0), dec: p.types.reduce((a, t) => a + runCost(p.config, t) * p.runs(t), 0) }));
+  const work = plans.map((p) => ({
+    gen: weightElements(p.config) * p.types.reduce((a, t) => a + genCost(t), 0),
+    dec: p.types.reduce((a, t) => a + runCost(p.config, t) * p.runs(t) * (t === 'q4_0' ? 2 : 1), 0),
+  }));
   const total = work.reduce((a, w) => a + w.gen + w.dec, 0);
   let base = 0;
 
@@ -134,12 +138,16 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
     const buildSeconds = (performance.now() - t0) / 1000;
     base += w0.gen;
     const tokens = tokenIds(TOKENS, c.vocab, 7);
-    // One decoder per type, warmed up on the very code path measured (JIT, scratch buffers, thread pool).
-    const states = plan.types.map((t) => {
-      const dec = new LlamaDecoder(models!.get(t)!, Math.max(c.maxTokens, TOKENS));
+    // One decoder per type (and q4_0 once more through prepare()), warmed up on the very code path
+    // measured (JIT, scratch buffers, thread pool).
+    const variants = plan.types.flatMap((t) => (t === 'q4_0' ? [t, 'q4_0 prepared'] : [t]));
+    const variantWeights = new Map<string, LlamaWeights>();
+    for (const v of variants) variantWeights.set(v, v === 'q4_0 prepared' ? prepareWeights(models.get('q4_0')!) : models.get(v as WeightType)!);
+    const states = variants.map((t) => {
+      const dec = new LlamaDecoder(variantWeights.get(t)!, Math.max(c.maxTokens, TOKENS));
       dec.reset();
       for (let i = 0; i < 3; i++) dec.step(tokens[i]);
-      return { t, dec, runs: plan.runs(t), msPerToken: [] as number[], allocs: [] as number[], gcs: { minor: 0, major: 0, other: 0 } as GcCounts, spentMs: 0 };
+      return { t, dec, runs: plan.runs(t === 'q4_0 prepared' ? 'q4_0' : (t as WeightType)), msPerToken: [] as number[], allocs: [] as number[], gcs: { minor: 0, major: 0, other: 0 } as GcCounts, spentMs: 0 };
     });
     // Runs interleaved across types (round r of every type, then round r + 1), so that a burst of load on a
     // shared machine spreads over the types instead of landing on one. Slow types (kernels without SIMD
@@ -169,7 +177,7 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
     const perType: DecodeRecord[] = [];
     for (const st of states) {
       const t = st.t;
-      const weights = models.get(t)!;
+      const weights = variantWeights.get(t)!;
       base += runCost(c, t) * (st.runs - st.msPerToken.length);
       const ms = median(st.msPerToken);
       const bytes = weightBytesPerToken(weights);
@@ -198,6 +206,8 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
     const f32 = perType.find((r) => r.type === 'f32');
     for (const r of perType) r.vsF32 = f32 ? f32.msPerToken / r.msPerToken : null;
     models = null; // the weights of this shape can go before the next is built
+    variantWeights.clear();
+    states.length = 0;
     forceGc();
   }
   ctx.progress.done('D');
@@ -228,7 +238,8 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
   );
   const intro = [
     'Per token: embedding row, then per layer RMSNorm, q/k/v projections, RoPE, attention over the growing KV cache, output projection, RMSNorm, SwiGLU FFN (gate, up, down), residuals; final RMSNorm and the output head (logits over the vocabulary). ' +
-      'Every matmul is `matmul(w, x, 1, out)` into preallocated buffers; the rest is plain loops (bench/model.ts).',
+      'Every matmul is `matmul(w, x, 1, out)` into preallocated buffers; the rest is plain loops (bench/model.ts). ' +
+      '"q4_0 prepared": the same q4_0 model with every matrix through prepare() at load (the interleaved layout).',
     ...shapes,
     `ms/token: median over runs of ${TOKENS} tokens (after a JIT warm-up); weight GB/s: bytes of all matmul weights (each read once per token) / time, as a share of the memory bandwidth in section E; ` +
       'JS bytes/token: JS heap (and ArrayBuffer) growth over a run, the smallest run, measuring included; GCs: collections during all the runs.',

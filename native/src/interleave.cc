@@ -36,9 +36,33 @@ TilePlace place(int64_t b, int64_t nb, int bb) {
 
 }  // namespace
 
+namespace {
+
+// The whole-tile case with the block size known at compile time: plain
+// fixed-size moves, no memset (matmul tiles ggml matrices on the fly with it).
+template <int kBB>
+void interleave_full_tile(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
+  constexpr int kGroups = (kBB - kScaleBytes) / 4;
+  constexpr size_t kSB = kTileRows * kScaleBytes, kPB = kTileRows * (kBB - kScaleBytes);
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t pair = b / 2, in_pair = b % 2;
+    const int64_t count = nb - 2 * pair < 2 ? 1 : 2;
+    uint8_t* ts = tile + static_cast<size_t>(pair) * 2 * kTileRows * kBB + in_pair * kSB;
+    uint8_t* tp = tile + static_cast<size_t>(pair) * 2 * kTileRows * kBB + count * kSB + in_pair * kPB;
+    const uint8_t* src = rows + b * kBB;
+    for (int r = 0; r < kTileRows; ++r, src += rb) {
+      std::memcpy(ts + kScaleBytes * r, src, kScaleBytes);
+      for (int g = 0; g < kGroups; ++g) std::memcpy(tp + g * 4 * kTileRows + 4 * r, src + kScaleBytes + 4 * g, 4);
+    }
+  }
+}
+
+}  // namespace
+
 void interleave_tile(const TypeTraits& t, const uint8_t* rows, size_t rb, int nrows, int64_t cols, uint8_t* tile) {
   const int64_t nb = cols / t.block_size;
   const int bb = t.block_bytes, groups = (bb - kScaleBytes) / 4;
+  if (nrows == kTileRows && bb == 18) return interleave_full_tile<18>(rows, rb, nb, tile);
   std::memset(tile, 0, static_cast<size_t>(nb) * kTileRows * bb);
   for (int64_t b = 0; b < nb; ++b) {
     const TilePlace at = place(b, nb, bb);

@@ -186,7 +186,8 @@ struct MatmulJob {
   const ActBlockMeta* meta;  // interleaved layout with a tile kernel: per-block facts of each activation row
   float* out;
   bool int_path;
-  bool interleaved;
+  bool interleaved;     // work is split in tiles of 16 rows (the matrix is interleaved, or is tiled on the fly)
+  bool tile_from_ggml;  // the matrix is in the ggml layout: each thread interleaves its tiles into a buffer
 };
 
 // Multi-row kernel path: tiles of 8 weight rows x 4 activation rows, one
@@ -239,23 +240,44 @@ void rows_single(const MatmulJob& j, const uint8_t* w0, int64_t begin, int64_t e
 // unpacked once per block for all of them.
 constexpr int kTileActs = 8;
 
+// From this batch size on, ggml-layout matrices of a type with a tile kernel
+// are tiled on the fly (see matmul).
+constexpr int64_t kTileMinBatch = 8;
+
 // Tiles begin..end of an interleaved matrix.
+// A thread's buffer for tiles made on the fly, on a cache line like prepare()'s.
+uint8_t* tile_buffer(size_t bytes) {
+  thread_local std::vector<uint8_t> buf;
+  if (buf.size() < bytes + 64) buf.resize(bytes + 64);
+  const uintptr_t p = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - p % 64) % 64);
+}
+
 void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
   const size_t tile_bytes = kTileRows * j.rb;
   if (j.int_path && j.k->tile_dot) {
     const TileDotFn f = j.k->tile_dot;
     const size_t nb = static_cast<size_t>(j.cols / j.t->block_size);
     const int64_t block = std::max<int64_t>(1, static_cast<int64_t>(kWeightBlockBytes / tile_bytes));
+    uint8_t* buf = j.tile_from_ggml ? tile_buffer(static_cast<size_t>(block) * tile_bytes) : nullptr;
     for (int64_t t0 = begin; t0 < end; t0 += block) {
       const int64_t t1 = std::min(end, t0 + block);
+      const uint8_t* tiles = j.w + t0 * tile_bytes;  // tile t at tiles + (t - t0) * tile_bytes
+      if (buf) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+          interleave_tile(*j.t, j.w + t * kTileRows * j.rb, j.rb, nvalid, j.cols, buf + (t - t0) * tile_bytes);
+        }
+        tiles = buf;
+      }
       for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
         const int64_t i1 = std::min(j.m, i0 + kActChunk);
         for (int64_t t = t0; t < t1; ++t) {
           const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
           for (int64_t i = i0; i < i1; i += kTileActs) {
             const int na = static_cast<int>(std::min<int64_t>(kTileActs, i1 - i));
-            f(j.cols, j.w + t * tile_bytes, j.act + i * j.ab, j.ab, j.meta + i * nb, nb, na, j.out + i * j.rows + t * kTileRows,
-              static_cast<size_t>(j.rows), nvalid);
+            f(j.cols, tiles + (t - t0) * tile_bytes, j.act + i * j.ab, j.ab, j.meta + i * nb, nb, na,
+              j.out + i * j.rows + t * kTileRows, static_cast<size_t>(j.rows), nvalid);
           }
         }
       }
@@ -354,8 +376,15 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   if (rows == 0) return Status::Ok();
 
   const KernelTable& kt = active_kernels();
-  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved};
+  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved, false};
   job.int_path = p == Precision::kQ8 && t->act_type != kF32;
+  // Batches of a few rows and more run on the tile kernel even in the ggml
+  // layout: each thread interleaves its tiles as it goes (one pass over W per
+  // call), and the tile kernel's gain outweighs that from here on.
+  if (!interleaved && job.int_path && m >= kTileMinBatch && has_interleaved_layout(type) && kt.type[type].tile_dot) {
+    job.interleaved = true;
+    job.tile_from_ggml = true;
+  }
   if (!kt.type[type].vec_dot_f32 || (job.int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
     return Status::Error(kErrType, std::string(t->name) + " has no matmul kernels in this build");
   }
@@ -368,7 +397,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
     job.act = buf.data();
     // The tile kernels also take each activation block's scale as a float and
     // the sum of its levels (for q4_0's -8 offset), computed once here.
-    const bool with_meta = interleaved && kt.type[type].tile_dot;
+    const bool with_meta = job.interleaved && kt.type[type].tile_dot;
     const int64_t nb = cols / at.block_size;
     ActBlockMeta* meta = nullptr;
     if (with_meta) {
@@ -399,7 +428,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
       quantize_rows(0, m);
     }
   }
-  const int64_t units = interleaved ? (rows + kTileRows - 1) / kTileRows : rows;
+  const int64_t units = job.interleaved ? (rows + kTileRows - 1) / kTileRows : rows;
   // Below ~1M multiply-adds (a few microseconds) waking a worker costs more than it saves.
   if (static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(m) < static_cast<double>(1 << 20)) {
     matmul_range(&job, 0, units);
@@ -408,7 +437,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   // Tasks are rows (tiles) of W; chunks big enough to amortize the hand-off,
   // row chunks aligned to the kernels' 8-row tiles.
   int64_t grain;
-  if (interleaved) {
+  if (job.interleaved) {
     grain = std::min<int64_t>(16, std::max<int64_t>(1, units / (4 * thread_count())));
   } else {
     grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
