@@ -40,6 +40,10 @@ namespace {
 constexpr int kQ80 = 34;
 constexpr int kTileScales = 16 * 2, kTilePayload = 16 * 16;  // bytes per block of a 16-row q4_0 tile
 constexpr int kTilePair = 2 * (kTileScales + kTilePayload);
+// With 4 or more activation rows a block takes long enough that the
+// hardware prefetcher falls behind: fetch 8 pairs (4.5 KiB) ahead (prefill of
+// 8 rows 1.7x faster). With fewer rows it only got in the way (m = 1: 0.87x).
+constexpr int kPfDist = 8 * kTilePair, kPfMinNa = 4;
 
 inline __m512i bcast_dword(const uint8_t* p) {
   int32_t v;
@@ -100,6 +104,10 @@ void tile_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, cons
   const int64_t pairs = nb / 2;
   for (int64_t p = 0; p < pairs; ++p) {
     const uint8_t* t2 = tile + p * kTilePair;
+    if (kNa >= kPfMinNa) {
+      const char* pf = reinterpret_cast<const char*>(t2) + kPfDist;
+      for (int l = 0; l < kTilePair; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
+    }
     tile_block<kVnni, kNa>(t2, t2 + 2 * kTileScales, a, as, meta, ms, 2 * p, acc);
     tile_block<kVnni, kNa>(t2 + kTileScales, t2 + 2 * kTileScales + kTilePayload, a, as, meta, ms, 2 * p + 1, acc);
   }
