@@ -72,7 +72,7 @@ export type Layout = 'ggml' | 'interleaved16';
 export const TILE_ROWS = 16;
 
 /** The types prepare() interleaves; it returns the others unchanged. */
-export const INTERLEAVED_TYPES: readonly WeightType[] = Object.freeze(['q4_0'] as WeightType[]);
+export const INTERLEAVED_TYPES: readonly WeightType[] = Object.freeze(['q4_0', 'q8_0'] as WeightType[]);
 
 /** Bytes of a rows x cols matrix of `type` in `layout` (whole tiles of 16 rows when interleaved). */
 export function layoutBytes(type: WeightType, rows: number, cols: number, layout: Layout): number {

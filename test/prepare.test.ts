@@ -58,13 +58,14 @@ describe.each(['native', 'js'] as const)('%s backend', (name) => {
     { n: 40, k: 1024 },
   ];
 
-  it.each(shapes)('q4_0 %o: prepare gives whole tiles, unprepare the ggml bytes back, dequantize the same floats', ({ n, k }) => {
-    const w = q.quantize(makeInput('normal', n * k, n + k), n, k, 'q4_0');
+  const cases = (['q4_0', 'q8_0'] as const).flatMap((t) => shapes.map((s) => ({ t, ...s })));
+  it.each(cases)('%o: prepare gives whole tiles, unprepare the ggml bytes back, dequantize the same floats', ({ t, n, k }) => {
+    const w = q.quantize(makeInput('normal', n * k, n + k), n, k, t);
     const p = q.prepare(w);
     expect(p.layout).toBe('interleaved16');
-    expect(p.type).toBe('q4_0');
+    expect(p.type).toBe(t);
     expect([p.rows, p.cols]).toEqual([n, k]);
-    expect(p.data.length).toBe(Math.ceil(n / 16) * 16 * q.rowBytes('q4_0', k));
+    expect(p.data.length).toBe(Math.ceil(n / 16) * 16 * q.rowBytes(t, k));
     expect(Object.isFrozen(p)).toBe(true);
     // A different order of the same bytes (plus zero padding rows).
     expect(Buffer.from(p.data.subarray(0, w.data.length)).equals(Buffer.from(w.data))).toBe(false);
@@ -87,10 +88,11 @@ describe.each(['native', 'js'] as const)('%s backend', (name) => {
     expect(p.data.buffer.byteLength).toBe(p.data.length + 64);
   });
 
-  it.each([1, 3, 8, 9, 33])('q4_0 matmul and matmulAsync on a prepared matrix give the ggml result (m = %i)', async (m) => {
+  const batches = (['q4_0', 'q8_0'] as const).flatMap((t) => [1, 3, 8, 9, 33].map((m) => ({ t, m })));
+  it.each(batches)('matmul and matmulAsync on a prepared matrix give the ggml result %o', async ({ t, m }) => {
     const n = 37;
     const k = 4096 + 32;
-    const w = q.quantize(makeInput('normal', n * k, m), n, k, 'q4_0');
+    const w = q.quantize(makeInput('normal', n * k, m), n, k, t);
     const p = q.prepare(w);
     const x = makeInput('normal', m * k, 100 + m);
     for (const precision of ['q8', 'f32'] as const) {
@@ -108,31 +110,33 @@ describe.each(['native', 'js'] as const)('%s backend', (name) => {
   it('every ISA runs prepared matrices (with a tile kernel or by de-interleaving tiles)', () => {
     const n = 21;
     const k = 512;
-    const w = q.quantize(makeInput('mixed', n * k, 5), n, k, 'q4_0');
-    const p = q.prepare(w);
-    const x = makeInput('normal', 3 * k, 6);
-    for (const isa of q.backend().isas) {
-      q.setIsa(isa as 'auto');
-      const want = q.matmul(w, x, 3);
-      expect(relDiff(q.matmul(p, x, 3), want), isa).toBeLessThan(1e-5);
+    for (const t of ['q4_0', 'q8_0'] as const) {
+      const w = q.quantize(makeInput('mixed', n * k, 5), n, k, t);
+      const p = q.prepare(w);
+      const x = makeInput('normal', 3 * k, 6);
+      for (const isa of q.backend().isas) {
+        q.setIsa(isa as 'auto');
+        const want = q.matmul(w, x, 3);
+        expect(relDiff(q.matmul(p, x, 3), want), `${t} ${isa}`).toBeLessThan(1e-5);
+      }
     }
     q.setIsa('auto');
   });
 
   it('types without an interleaved layout come back unchanged', () => {
-    for (const t of ['q8_0', 'q4_k', 'f32'] as const) {
+    for (const t of ['q4_1', 'q4_k', 'q6_k', 'f32'] as const) {
       const w = q.quantize(makeInput('normal', 4 * 256, 1), 4, 256, t);
       expect(q.prepare(w)).toBe(w);
     }
-    expect(q.INTERLEAVED_TYPES).toEqual(['q4_0']);
+    expect(q.INTERLEAVED_TYPES).toEqual(['q4_0', 'q8_0']);
   });
 
   it('refuses unknown layouts, layouts a type lacks, and prepared data of the wrong size', () => {
     const w = q.quantize(makeInput('normal', 3 * 64, 1), 3, 64, 'q4_0');
     const x = new Float32Array(64);
     expectQkError(() => q.matmul({ ...w, layout: 'tiled' as never }, x, 1), 'ERR_QK_ARG', /w\.layout/, /'tiled'/);
-    const w8 = q.quantize(makeInput('normal', 3 * 64, 1), 3, 64, 'q8_0');
-    expectQkError(() => q.matmul({ ...w8, layout: 'interleaved16' }, x, 1), 'ERR_QK_ARG', /interleaved16/, /q8_0/);
+    const w8 = q.quantize(makeInput('normal', 3 * 64, 1), 3, 64, 'q4_1');
+    expectQkError(() => q.matmul({ ...w8, layout: 'interleaved16' }, x, 1), 'ERR_QK_ARG', /interleaved16/, /q4_1/);
     const p = q.prepare(w);
     // 3 rows take one whole tile of 16: the ggml size is refused.
     expectQkError(() => q.matmul({ ...p, data: w.data }, x, 1), 'ERR_QK_LENGTH', /w\.data/, /exactly 576/, /got 108/);
@@ -151,7 +155,7 @@ describe('native layer re-checks the layout arguments', () => {
     const out = new Float32Array(2);
     const tile = new Uint8Array(16 * 36);
     expectQkError(() => nat.matmul('q4_0', tile, 2, 64, x, 1, out, 0, 2 as never), 'ERR_QK_ARG', /layout/);
-    expectQkError(() => nat.matmul('q8_0', new Uint8Array(16 * 68), 2, 64, x, 1, out, 0, 1), 'ERR_QK_TYPE', /interleaved/);
+    expectQkError(() => nat.matmul('q4_1', new Uint8Array(16 * 40), 2, 64, x, 1, out, 0, 1), 'ERR_QK_TYPE', /interleaved/);
     expectQkError(() => nat.matmul('q4_0', tile.subarray(1), 2, 64, x, 1, out, 0, 1), 'ERR_QK_LENGTH', /w\.data/);
     expectQkError(() => nat.relayout('q4_0', new Uint8Array(72), 2, 64, new Uint8Array(16 * 36 - 1), true), 'ERR_QK_LENGTH', /dst/);
     expectQkError(() => nat.relayout('q4_0', new Uint8Array(71), 2, 64, tile, true), 'ERR_QK_LENGTH', /data/);

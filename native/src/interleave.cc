@@ -9,7 +9,7 @@ namespace {
 constexpr int kScaleBytes = 2;
 }
 
-bool has_interleaved_layout(int type) { return type == kQ4_0; }
+bool has_interleaved_layout(int type) { return type == kQ4_0 || type == kQ8_0; }
 
 size_t interleaved_bytes(const TypeTraits& t, int64_t rows, int64_t cols) {
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
@@ -63,6 +63,7 @@ void interleave_tile(const TypeTraits& t, const uint8_t* rows, size_t rb, int nr
   const int64_t nb = cols / t.block_size;
   const int bb = t.block_bytes, groups = (bb - kScaleBytes) / 4;
   if (nrows == kTileRows && bb == 18) return interleave_full_tile<18>(rows, rb, nb, tile);
+  if (nrows == kTileRows && bb == 34) return interleave_full_tile<34>(rows, rb, nb, tile);
   std::memset(tile, 0, static_cast<size_t>(nb) * kTileRows * bb);
   for (int64_t b = 0; b < nb; ++b) {
     const TilePlace at = place(b, nb, bb);

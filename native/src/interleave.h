@@ -5,7 +5,7 @@
 // the format of files, quantize and dequantize.
 //
 // For a type whose block is a 2-byte fp16 scale d followed by a payload of P
-// bytes (q4_0: P = 16), a tile of 16 rows holds, for each block b along k:
+// bytes (q4_0: P = 16, q8_0: P = 32), a tile of 16 rows holds, for each block b along k:
 //   scales:  16 x fp16 d (rows 0..15)                    32 bytes
 //   payload: for g in 0..P/4-1, 16 x bytes 4g..4g+3      16 * P bytes
 // with the blocks in pairs, [scales b | scales b+1 | payload b | payload b+1],

@@ -1,4 +1,4 @@
-// AVX2 kernel for the interleaved q4_0 layout (interleave.h). Build rules as
+// AVX2 kernels for the interleaved q4_0 and q8_0 layouts (interleave.h). Build rules as
 // in kernels_avx2.cc. A 256-bit register holds the same 4 payload bytes of 8
 // rows, so a tile is two halves; per block and activation row, 8 VPMADDUBSW
 // summed in int16 and one VPMADDWD give the exact sums of 8 rows at once.
@@ -37,7 +37,23 @@ inline __m256i bcast_dword(const uint8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// Rows 8h..8h+7 of the tile; 4 activation rows at most per pass so that the
+// The first nvalid - 8h of rows 8h..8h+7 of each activation row's output.
+template <int kNa>
+inline void store_half(const __m256* acc, int h, float* out, size_t os, int nvalid) {
+  const int n = nvalid - 8 * h;
+  for (int j = 0; j < kNa; ++j) {
+    float* o = out + j * os + 8 * h;
+    if (n >= 8) {
+      _mm256_storeu_ps(o, acc[j]);
+    } else {
+      alignas(32) float r[8];
+      _mm256_store_ps(r, acc[j]);
+      for (int i = 0; i < n; ++i) o[i] = r[i];
+    }
+  }
+}
+
+// q4_0, rows 8h..8h+7 of the tile; 4 activation rows at most per pass so that the
 // 8 unpacked weight registers and the accumulators fit the 16 registers.
 template <int kNa>
 void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
@@ -70,21 +86,47 @@ void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, siz
       acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(mt.d)), acc[j]);
     }
   }
-  const int n = nvalid - 8 * h;
-  for (int j = 0; j < kNa; ++j) {
-    float* o = out + j * os + 8 * h;
-    if (n >= 8) {
-      _mm256_storeu_ps(o, acc[j]);
-    } else {
-      alignas(32) float r[8];
-      _mm256_store_ps(r, acc[j]);
-      for (int i = 0; i < n; ++i) o[i] = r[i];
-    }
-  }
+  store_half<kNa>(acc, h, out, os, nvalid);
 }
 
-void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na,
-                   float* out, size_t os, int nvalid) {
+// q8_0, rows 8h..8h+7: signed 8-bit products by VPSIGNB + VPMADDUBSW (|w| times
+// y with w's sign; a pair is at most 2 * 128 * 127, inside int16), widened
+// to int32 at once. The weights are re-read from L1 per activation row: 16
+// registers do not hold them and the accumulators.
+template <int kNa>
+void tile_half_q8_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
+                    float* out, size_t os, int nvalid) {
+  constexpr int kScales8 = 16 * 2, kPayload8 = 16 * 32;
+  const int64_t nb = k / QK32;
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256 acc[kNa];
+  for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t pair = b / 2, in_pair = b % 2, count = nb - 2 * pair < 2 ? 1 : 2;
+    const uint8_t* t2 = tile + pair * 2 * (kScales8 + kPayload8);
+    const uint8_t* tp = t2 + count * kScales8 + in_pair * kPayload8 + 32 * h;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t2 + in_pair * kScales8 + 16 * h)));
+    for (int j = 0; j < kNa; ++j) {
+      const ActBlockMeta mt = meta[j * ms + b];
+      const uint8_t* y = a + j * as + b * kQ80 + 2;
+      __m256i s = _mm256_setzero_si256();
+      for (int g = 0; g < 8; ++g) {
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g));
+        const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(bcast_dword(y + 4 * g), w));
+        s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+      }
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(mt.d)), acc[j]);
+    }
+  }
+  store_half<kNa>(acc, h, out, os, nvalid);
+}
+
+template <void (*Half1)(int64_t, const uint8_t*, int, const uint8_t*, size_t, const ActBlockMeta*, size_t, float*, size_t, int),
+          void (*Half2)(int64_t, const uint8_t*, int, const uint8_t*, size_t, const ActBlockMeta*, size_t, float*, size_t, int),
+          void (*Half3)(int64_t, const uint8_t*, int, const uint8_t*, size_t, const ActBlockMeta*, size_t, float*, size_t, int),
+          void (*Half4)(int64_t, const uint8_t*, int, const uint8_t*, size_t, const ActBlockMeta*, size_t, float*, size_t, int)>
+void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na, float* out,
+              size_t os, int nvalid) {
   for (int j0 = 0; j0 < na; j0 += 4) {
     const int n = na - j0 < 4 ? na - j0 : 4;
     const uint8_t* aj = a + j0 * as;
@@ -92,10 +134,10 @@ void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, 
     float* oj = out + j0 * os;
     for (int h = 0; h < 2 && 8 * h < nvalid; ++h) {
       switch (n) {
-        case 4: tile_half_q4_0<4>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
-        case 3: tile_half_q4_0<3>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
-        case 2: tile_half_q4_0<2>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
-        default: tile_half_q4_0<1>(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        case 4: Half4(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        case 3: Half3(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        case 2: Half2(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
+        default: Half1(k, tile, h, aj, as, mj, ms, oj, os, nvalid); break;
       }
     }
   }
@@ -114,7 +156,10 @@ void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {
 
-void fill_avx2_tiles(KernelTable& t) { t.type[kQ4_0].tile_dot = tile_dot_q4_0; }
+void fill_avx2_tiles(KernelTable& t) {
+  t.type[kQ4_0].tile_dot = tile_dot<tile_half_q4_0<1>, tile_half_q4_0<2>, tile_half_q4_0<3>, tile_half_q4_0<4>>;
+  t.type[kQ8_0].tile_dot = tile_dot<tile_half_q8_0<1>, tile_half_q8_0<2>, tile_half_q8_0<3>, tile_half_q8_0<4>>;
+}
 
 }  // namespace qk
 

@@ -1,5 +1,5 @@
-// AVX-512 kernel for the interleaved q4_0 layout (interleave.h), with and
-// without VNNI. Build rules as in kernels_avx512.cc: global flags only, the
+// AVX-512 kernels for the interleaved q4_0 and q8_0 layouts (interleave.h),
+// with and without VNNI (q8_0: with VNNI only). Build rules as in kernels_avx512.cc: global flags only, the
 // ISA switched on by the target pragma, headers included before it, the fill
 // function outside the region.
 //
@@ -38,12 +38,7 @@ namespace {
 #include "simd_avx512.h"
 
 constexpr int kQ80 = 34;
-constexpr int kTileScales = 16 * 2, kTilePayload = 16 * 16;  // bytes per block of a 16-row q4_0 tile
-constexpr int kTilePair = 2 * (kTileScales + kTilePayload);
-// With 4 or more activation rows a block takes long enough that the
-// hardware prefetcher falls behind: fetch 8 pairs (4.5 KiB) ahead (prefill of
-// 8 rows 1.7x faster). With fewer rows it only got in the way (m = 1: 0.87x).
-constexpr int kPfDist = 8 * kTilePair, kPfMinNa = 4;
+
 
 inline __m512i bcast_dword(const uint8_t* p) {
   int32_t v;
@@ -51,86 +46,114 @@ inline __m512i bcast_dword(const uint8_t* p) {
   return _mm512_set1_epi32(v);
 }
 
-// Exact sum over one block of (q - 8) * y for the 16 rows: lo[g] / hi[g] hold
-// levels 4g..4g+3 / 16+4g..16+4g+3 of each row, y the activation levels.
-template <bool kVnni>
-inline __m512i block_sums(const __m512i lo[4], const __m512i hi[4], const uint8_t* y, int32_t ysum) {
-  const __m512i corr = _mm512_set1_epi32(-8 * ysum);
+// Per type: how a block's payload becomes 8 registers u[i] of unsigned
+// levels, dword r of u[i] holding levels 4i..4i+3 of row r (so u[i] meets
+// activation dword i), and the offset the unsigned levels carry.
+struct TileQ4_0 {
+  static constexpr int kPayload = 16, kOffset = 8;
+  static void unpack(const uint8_t* tp, __m512i u[8]) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int g = 0; g < 4; ++g) {
+      const __m512i p = _mm512_loadu_si512(tp + 64 * g);
+      u[g] = _mm512_and_si512(p, m4);                             // levels 4g..4g+3
+      u[4 + g] = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);  // levels 16+4g..16+4g+3
+    }
+  }
+};
+
+// q8_0 levels are signed; + 128 (a flip of the top bit) makes them the
+// unsigned operand VPDPBUSD wants.
+struct TileQ8_0 {
+  static constexpr int kPayload = 32, kOffset = 128;
+  static void unpack(const uint8_t* tp, __m512i u[8]) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int g = 0; g < 8; ++g) u[g] = _mm512_xor_si512(_mm512_loadu_si512(tp + 64 * g), flip);
+  }
+};
+
+// Exact sum over one block of (u - offset) * y for the 16 rows, y the
+// activation levels, ysum their sum.
+template <typename T, bool kVnni>
+inline __m512i block_sums(const __m512i u[8], const uint8_t* y, int32_t ysum) {
+  const __m512i corr = _mm512_set1_epi32(-T::kOffset * ysum);
   if (kVnni) {
-    __m512i s0 = dpbusd(corr, lo[0], bcast_dword(y));
-    __m512i s1 = dpbusd(_mm512_setzero_si512(), hi[0], bcast_dword(y + 16));
-    s0 = dpbusd(s0, lo[1], bcast_dword(y + 4));
-    s1 = dpbusd(s1, hi[1], bcast_dword(y + 20));
-    s0 = dpbusd(s0, lo[2], bcast_dword(y + 8));
-    s1 = dpbusd(s1, hi[2], bcast_dword(y + 24));
-    s0 = dpbusd(s0, lo[3], bcast_dword(y + 12));
-    s1 = dpbusd(s1, hi[3], bcast_dword(y + 28));
+    __m512i s0 = dpbusd(corr, u[0], bcast_dword(y));
+    __m512i s1 = dpbusd(_mm512_setzero_si512(), u[4], bcast_dword(y + 16));
+    s0 = dpbusd(s0, u[1], bcast_dword(y + 4));
+    s1 = dpbusd(s1, u[5], bcast_dword(y + 20));
+    s0 = dpbusd(s0, u[2], bcast_dword(y + 8));
+    s1 = dpbusd(s1, u[6], bcast_dword(y + 24));
+    s0 = dpbusd(s0, u[3], bcast_dword(y + 12));
+    s1 = dpbusd(s1, u[7], bcast_dword(y + 28));
     return _mm512_add_epi32(s0, s1);
   }
-  // int16 lanes: each maddubs pair is at most 2 * 15 * 127 = 3810 in size,
+  // q4_0 only: each maddubs pair is at most 2 * 15 * 127 = 3810 in size,
   // eight of them at most 30480, inside int16.
-  __m512i p0 = _mm512_add_epi16(_mm512_maddubs_epi16(lo[0], bcast_dword(y)), _mm512_maddubs_epi16(hi[0], bcast_dword(y + 16)));
-  __m512i p1 = _mm512_add_epi16(_mm512_maddubs_epi16(lo[1], bcast_dword(y + 4)), _mm512_maddubs_epi16(hi[1], bcast_dword(y + 20)));
-  p0 = _mm512_add_epi16(p0, _mm512_add_epi16(_mm512_maddubs_epi16(lo[2], bcast_dword(y + 8)), _mm512_maddubs_epi16(hi[2], bcast_dword(y + 24))));
-  p1 = _mm512_add_epi16(p1, _mm512_add_epi16(_mm512_maddubs_epi16(lo[3], bcast_dword(y + 12)), _mm512_maddubs_epi16(hi[3], bcast_dword(y + 28))));
+  static_assert(kVnni || T::kOffset == 8, "the int16 sums hold only 4-bit levels");
+  __m512i p0 = _mm512_add_epi16(_mm512_maddubs_epi16(u[0], bcast_dword(y)), _mm512_maddubs_epi16(u[4], bcast_dword(y + 16)));
+  __m512i p1 = _mm512_add_epi16(_mm512_maddubs_epi16(u[1], bcast_dword(y + 4)), _mm512_maddubs_epi16(u[5], bcast_dword(y + 20)));
+  p0 = _mm512_add_epi16(p0, _mm512_add_epi16(_mm512_maddubs_epi16(u[2], bcast_dword(y + 8)), _mm512_maddubs_epi16(u[6], bcast_dword(y + 24))));
+  p1 = _mm512_add_epi16(p1, _mm512_add_epi16(_mm512_maddubs_epi16(u[3], bcast_dword(y + 12)), _mm512_maddubs_epi16(u[7], bcast_dword(y + 28))));
   return _mm512_add_epi32(corr, _mm512_madd_epi16(_mm512_add_epi16(p0, p1), _mm512_set1_epi16(1)));
 }
 
 // One block of the tile against kNa activation rows, into acc.
-template <bool kVnni, int kNa>
-inline void tile_block(const uint8_t* ts, const uint8_t* tp, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int64_t b, __m512* acc) {
-  const __m512i m4 = _mm512_set1_epi8(0x0F);
+template <typename T, bool kVnni, int kNa>
+inline void tile_block(const uint8_t* ts, const uint8_t* tp, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
+                       int64_t b, __m512* acc) {
   const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ts)));
-  __m512i lo[4], hi[4];
-  for (int g = 0; g < 4; ++g) {
-    const __m512i p = _mm512_loadu_si512(tp + 64 * g);
-    lo[g] = _mm512_and_si512(p, m4);
-    hi[g] = _mm512_and_si512(_mm512_srli_epi16(p, 4), m4);
-  }
+  __m512i u[8];
+  T::unpack(tp, u);
   for (int j = 0; j < kNa; ++j) {
     const ActBlockMeta mt = meta[j * ms + b];
-    const __m512i s = block_sums<kVnni>(lo, hi, a + j * as + b * kQ80 + 2, mt.sum);
+    const __m512i s = block_sums<T, kVnni>(u, a + j * as + b * kQ80 + 2, mt.sum);
     acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_set1_ps(mt.d)), acc[j]);
   }
 }
 
-template <bool kVnni, int kNa>
-void tile_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, float* out,
+template <typename T, bool kVnni, int kNa>
+void tile_rows(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, float* out,
                size_t os, int nvalid) {
+  constexpr int kScales = 16 * 2, kPayload = 16 * T::kPayload, kPair = 2 * (kScales + kPayload);
+  // With 4 or more activation rows a block takes long enough that the
+  // hardware prefetcher falls behind: fetch 8 pairs of q4_0 (4.5 KiB) ahead
+  // (prefill of 8 rows 1.7x faster). With fewer rows it only got in the way
+  // (m = 1: 0.87x).
+  constexpr int kPfDist = 4608, kPfMinNa = 4;
   const int64_t nb = k / QK32;
   __m512 acc[kNa];
   for (int j = 0; j < kNa; ++j) acc[j] = _mm512_setzero_ps();
   // Pairs of blocks: [scales b | scales b+1 | payload b | payload b+1] (interleave.cc).
   const int64_t pairs = nb / 2;
   for (int64_t p = 0; p < pairs; ++p) {
-    const uint8_t* t2 = tile + p * kTilePair;
+    const uint8_t* t2 = tile + p * kPair;
     if (kNa >= kPfMinNa) {
       const char* pf = reinterpret_cast<const char*>(t2) + kPfDist;
-      for (int l = 0; l < kTilePair; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
+      for (int l = 0; l < kPair; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
     }
-    tile_block<kVnni, kNa>(t2, t2 + 2 * kTileScales, a, as, meta, ms, 2 * p, acc);
-    tile_block<kVnni, kNa>(t2 + kTileScales, t2 + 2 * kTileScales + kTilePayload, a, as, meta, ms, 2 * p + 1, acc);
+    tile_block<T, kVnni, kNa>(t2, t2 + 2 * kScales, a, as, meta, ms, 2 * p, acc);
+    tile_block<T, kVnni, kNa>(t2 + kScales, t2 + 2 * kScales + kPayload, a, as, meta, ms, 2 * p + 1, acc);
   }
   if (nb & 1) {
-    const uint8_t* t1 = tile + pairs * kTilePair;
-    tile_block<kVnni, kNa>(t1, t1 + kTileScales, a, as, meta, ms, nb - 1, acc);
+    const uint8_t* t1 = tile + pairs * kPair;
+    tile_block<T, kVnni, kNa>(t1, t1 + kScales, a, as, meta, ms, nb - 1, acc);
   }
   const __mmask16 mask = nvalid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nvalid) - 1);
   for (int j = 0; j < kNa; ++j) _mm512_mask_storeu_ps(out + j * os, mask, acc[j]);
 }
 
-template <bool kVnni>
-void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na,
-                   float* out, size_t os, int nvalid) {
+template <typename T, bool kVnni>
+void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na, float* out,
+              size_t os, int nvalid) {
   switch (na) {
-    case 8: return tile_q4_0<kVnni, 8>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 7: return tile_q4_0<kVnni, 7>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 6: return tile_q4_0<kVnni, 6>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 5: return tile_q4_0<kVnni, 5>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 4: return tile_q4_0<kVnni, 4>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 3: return tile_q4_0<kVnni, 3>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 2: return tile_q4_0<kVnni, 2>(k, tile, a, as, meta, ms, out, os, nvalid);
-    case 1: return tile_q4_0<kVnni, 1>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 8: return tile_rows<T, kVnni, 8>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 7: return tile_rows<T, kVnni, 7>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 6: return tile_rows<T, kVnni, 6>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 5: return tile_rows<T, kVnni, 5>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 4: return tile_rows<T, kVnni, 4>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 3: return tile_rows<T, kVnni, 3>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 2: return tile_rows<T, kVnni, 2>(k, tile, a, as, meta, ms, out, os, nvalid);
+    case 1: return tile_rows<T, kVnni, 1>(k, tile, a, as, meta, ms, out, os, nvalid);
     default: return;
   }
 }
@@ -149,7 +172,10 @@ void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, 
 namespace qk {
 
 void fill_avx512_tiles(KernelTable& t, bool vnni) {
-  t.type[kQ4_0].tile_dot = vnni ? tile_dot_q4_0<true> : tile_dot_q4_0<false>;
+  t.type[kQ4_0].tile_dot = vnni ? tile_dot<TileQ4_0, true> : tile_dot<TileQ4_0, false>;
+  // Without VNNI, q8_0 keeps the AVX2 kernel: 8-bit products need VPSIGNB,
+  // which has no 512-bit form.
+  if (vnni) t.type[kQ8_0].tile_dot = tile_dot<TileQ8_0, true>;
 }
 
 }  // namespace qk
