@@ -6,7 +6,7 @@
 // Batch-1 shapes whose weights a cache could hold between calls are measured
 // "cold": the calls rotate over copies of the weights filling 256 MiB, so
 // every call streams its weights from memory, as in a model's decode step.
-import { allocAligned, matmul, prepare, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
+import { allocAligned, INTERLEAVED_TYPES, matmul, prepare, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
 import { usable, type Context, type SectionReport } from '../context';
 import { fmt, fmtMB, fmtMs, fmtX, type Table } from '../format';
 import { flops, MATMUL_SHAPES, operands, streamsFromMemory, type MatShape } from '../shapes';
@@ -43,12 +43,9 @@ export interface MatmulRecord {
 }
 
 const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
-/** The prepared variant of q4_0 (the interleaved layout), measured beside it. */
-const PREPARED = 'q4_0 prepared';
-
-/** The rows of the tables: every type, and q4_0 prepared right after q4_0. */
+/** The rows of the tables: every type, and each type with an interleaved layout once more after prepare(). */
 export function matmulVariants(types: readonly WeightType[]): string[] {
-  return types.flatMap((t) => (t === 'q4_0' ? [t, PREPARED] : [t]));
+  return types.flatMap((t) => (INTERLEAVED_TYPES.includes(t) ? [t, `${t} prepared`] : [t]));
 }
 /** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
 const UNCACHEABLE_BYTES = 64 * 2 ** 20;
@@ -123,9 +120,12 @@ export function runMatmul(ctx: Context): MatmulResult {
     ctx.progress.update('B', cells / cellsTotal, `B: ${s.label}: generating and quantizing the weights`);
     const op = operands(s, types);
     for (const [t, msg] of op.failed) notes.push(`${s.label}: ${t} skipped, quantize threw: ${msg}`);
-    const q40 = op.w.get('q4_0');
-    const prepared = q40 ? prepare(q40) : undefined;
-    const weightsOf = (v: string): QuantizedMatrix | undefined => (v === PREPARED ? prepared : op.w.get(v as WeightType));
+    const prepared = new Map<string, QuantizedMatrix>();
+    for (const t of types) {
+      const w = op.w.get(t);
+      if (w && INTERLEAVED_TYPES.includes(t)) prepared.set(`${t} prepared`, prepare(w));
+    }
+    const weightsOf = (v: string): QuantizedMatrix | undefined => prepared.get(v) ?? op.w.get(v as WeightType);
     const out = new Float32Array(s.m * s.n);
     const ref = new Float32Array(s.m * s.n);
     setThreads(ctx.threads);
@@ -222,7 +222,8 @@ export function runMatmul(ctx: Context): MatmulResult {
   const intro = [
     `Best ISA (${isa}), 'q8' precision (activations quantized to 8 bits once per call, integer dot products; f32/f16/bf16 take f32 activations). ` +
       `Synthetic N(0, 0.02²) weights and N(0, 1) activations, fixed seed; median of repeated calls (~${budgetMs} ms of calls per cell, in two passes over the types).`,
-    `"${PREPARED}": the same q4_0 weights after prepare() (tiles of 16 interleaved rows, made once; the ggml bytes stay the file format). ` +
+    '"prepared": the same weights after prepare() (tiles of 16 interleaved rows, made once; the ggml bytes stay the file format). ' +
+      'Batches of 8 rows and more use the same kernels on ggml-layout q4_0/q8_0 too, interleaving on the fly. ' +
       'GFLOPS = 2·m·k·n / time; GB/s = bytes of weights / time (as a share of the memory bandwidth in section E); "vs f32" = f32 time / this time (above 1: faster than f32); ' +
       'err = RMS error of the output relative to the f32 product (weight quantization plus 8-bit activations).',
     `Shapes of 4096x4096 and larger are measured cold: calls rotate over copies of the weights filling ${arenaMiB} MiB (matrices of 64 MiB and more need none), so each call streams its weights from memory as in a model's decode step; ` +
