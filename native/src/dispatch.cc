@@ -73,6 +73,7 @@ struct Tables {
     t[kIsaNeon] = t[kIsaScalar];
     fill_neon(t[kIsaNeon], f.neon_dotprod);
     fill_neon_kquants(t[kIsaNeon], f.neon_dotprod);
+    fill_neon_tiles(t[kIsaNeon], f.neon_dotprod);
     t[kIsaNeon].isa = kIsaNeon;
 #endif
   }

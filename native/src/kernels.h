@@ -77,5 +77,6 @@ void fill_avx2_tiles(KernelTable& t);                  // kernels_avx2_tile.cc: 
 void fill_avx512_tiles(KernelTable& t, bool vnni);     // kernels_avx512_tile.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
 void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc
+void fill_neon_tiles(KernelTable& t, bool dotprod);     // kernels_neon_tile.cc: interleaved q4_0, q8_0 (SDOT only)
 
 }  // namespace qk

@@ -24,25 +24,7 @@
 #include "kernels.h"
 #include "types.h"
 
-// SDOT: when the baseline already has it there is nothing to do; otherwise ask
-// for it per function (GCC needs the arch= form, "+dotprod" alone does not
-// match arm_neon.h's own target pragma).
-#if defined(__ARM_FEATURE_DOTPROD)
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD
-#elif defined(__clang__)
-#if __clang_major__ >= 17
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD __attribute__((target("dotprod")))
-#else
-#define QK_HAVE_DOTPROD 0  // older clang only declares vdotq with the feature on globally
-#endif
-#elif defined(__GNUC__)
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-#else
-#define QK_HAVE_DOTPROD 0
-#endif
+#include "neon_dotprod.h"
 
 #define QK_INLINE inline __attribute__((always_inline))
 

@@ -26,23 +26,7 @@
 #include "kernels.h"
 #include "types.h"
 
-// SDOT per function, as in kernels_neon.cc.
-#if defined(__ARM_FEATURE_DOTPROD)
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD
-#elif defined(__clang__)
-#if __clang_major__ >= 17
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD __attribute__((target("dotprod")))
-#else
-#define QK_HAVE_DOTPROD 0
-#endif
-#elif defined(__GNUC__)
-#define QK_HAVE_DOTPROD 1
-#define QK_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
-#else
-#define QK_HAVE_DOTPROD 0
-#endif
+#include "neon_dotprod.h"
 
 #define QK_INLINE inline __attribute__((always_inline))
 
