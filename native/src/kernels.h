@@ -37,6 +37,10 @@ struct ActBlockMeta {
 using TileDotFn = void (*)(int64_t k, const uint8_t* tile, const uint8_t* a, size_t a_stride, const ActBlockMeta* meta,
                            size_t meta_stride, int na, float* out, size_t out_stride, int nvalid);
 
+// interleave_tile (interleave.h) for a whole tile: 16 ggml rows, rb bytes
+// apart, of nb blocks each -> one tile. Byte-identical to the generic one.
+using InterleaveFullTileFn = void (*)(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile);
+
 // Importance-weighted quantizer (llama.cpp's quantize_row_*_impl, used when
 // an importance matrix is given): importance has k entries, one per column.
 using QuantizeRowImportanceFn = void (*)(const float* x, uint8_t* y, int64_t k, const float* importance);
@@ -52,6 +56,7 @@ struct TypeKernels {
                                              // positional initializers of the fields above stay valid
   TileDotFn tile_dot = nullptr;              // optional kernel for the interleaved layout; without it matmul
                                              // de-interleaves each tile and runs the row kernels above
+  InterleaveFullTileFn interleave_full_tile = nullptr;  // optional SIMD form of interleave_tile
 };
 
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };

@@ -158,6 +158,49 @@ void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const
   }
 }
 
+// ---- the layout itself, for tiles made on the fly --------------------------
+//
+// Per block and 16-byte half of the payload: four registers take rows
+// {q, q+4, q+8, q+12} in their 128-bit lanes, and a 4x4 dword transpose
+// inside each lane leaves register g holding dword g of rows 0..15 in order,
+// which is payload group g of the tile. The scales come the same way from
+// the first dword of each block (the fp16 d and 2 payload bytes).
+inline __m512i rows4(const uint8_t* p, size_t rb, int q) {
+  __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + q * rb)));
+  z = _mm512_mask_broadcast_i32x4(z, 0x00F0, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + (q + 4) * rb)));
+  z = _mm512_mask_broadcast_i32x4(z, 0x0F00, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + (q + 8) * rb)));
+  return _mm512_mask_broadcast_i32x4(z, 0xF000, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + (q + 12) * rb)));
+}
+
+template <int kBB>
+void interleave_full(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
+  constexpr int kPayload = kBB - 2;
+  constexpr size_t kSB = 32, kPB = 16 * kPayload;
+  for (int64_t b = 0; b < nb; ++b) {
+    const int64_t pair = b / 2, in_pair = b % 2;
+    const int64_t count = nb - 2 * pair < 2 ? 1 : 2;
+    uint8_t* ts = tile + static_cast<size_t>(pair) * 2 * 16 * kBB + in_pair * kSB;
+    uint8_t* tp = tile + static_cast<size_t>(pair) * 2 * 16 * kBB + count * kSB + in_pair * kPB;
+    const uint8_t* src = rows + b * kBB;
+    {
+      const __m512i z0 = rows4(src, rb, 0), z1 = rows4(src, rb, 1), z2 = rows4(src, rb, 2), z3 = rows4(src, rb, 3);
+      const __m512i first = _mm512_unpacklo_epi64(_mm512_unpacklo_epi32(z0, z1), _mm512_unpacklo_epi32(z2, z3));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(ts), _mm512_cvtepi32_epi16(first));
+    }
+    for (int h = 0; h < kPayload / 16; ++h) {
+      const uint8_t* p = src + 2 + 16 * h;
+      const __m512i z0 = rows4(p, rb, 0), z1 = rows4(p, rb, 1), z2 = rows4(p, rb, 2), z3 = rows4(p, rb, 3);
+      const __m512i t0 = _mm512_unpacklo_epi32(z0, z1), t1 = _mm512_unpackhi_epi32(z0, z1);
+      const __m512i t2 = _mm512_unpacklo_epi32(z2, z3), t3 = _mm512_unpackhi_epi32(z2, z3);
+      uint8_t* o = tp + 4 * 64 * h;
+      _mm512_storeu_si512(o, _mm512_unpacklo_epi64(t0, t2));
+      _mm512_storeu_si512(o + 64, _mm512_unpackhi_epi64(t0, t2));
+      _mm512_storeu_si512(o + 128, _mm512_unpacklo_epi64(t1, t3));
+      _mm512_storeu_si512(o + 192, _mm512_unpackhi_epi64(t1, t3));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qk
 
@@ -176,6 +219,8 @@ void fill_avx512_tiles(KernelTable& t, bool vnni) {
   // Without VNNI, q8_0 keeps the AVX2 kernel: 8-bit products need VPSIGNB,
   // which has no 512-bit form.
   if (vnni) t.type[kQ8_0].tile_dot = tile_dot<TileQ8_0, true>;
+  t.type[kQ4_0].interleave_full_tile = interleave_full<18>;
+  t.type[kQ8_0].interleave_full_tile = interleave_full<34>;
 }
 
 }  // namespace qk

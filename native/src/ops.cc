@@ -245,6 +245,12 @@ constexpr int kTileActs = 8;
 constexpr int64_t kTileMinBatch = 8;
 
 // Tiles begin..end of an interleaved matrix.
+// interleave_tile, by the ISA's SIMD form for whole tiles when it has one.
+void make_tile(const TypeTraits& t, const TypeKernels& k, const uint8_t* rows, size_t rb, int nrows, int64_t cols, uint8_t* tile) {
+  if (nrows == kTileRows && k.interleave_full_tile) return k.interleave_full_tile(rows, rb, cols / t.block_size, tile);
+  interleave_tile(t, rows, rb, nrows, cols, tile);
+}
+
 // A thread's buffer for tiles made on the fly, on a cache line like prepare()'s.
 uint8_t* tile_buffer(size_t bytes) {
   thread_local std::vector<uint8_t> buf;
@@ -266,7 +272,7 @@ void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
       if (buf) {
         for (int64_t t = t0; t < t1; ++t) {
           const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
-          interleave_tile(*j.t, j.w + t * kTileRows * j.rb, j.rb, nvalid, j.cols, buf + (t - t0) * tile_bytes);
+          make_tile(*j.t, *j.k, j.w + t * kTileRows * j.rb, j.rb, nvalid, j.cols, buf + (t - t0) * tile_bytes);
         }
         tiles = buf;
       }
@@ -328,10 +334,11 @@ Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, in
   if (!(s = check_len("data", src_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
   if (!(s = check_len("dst", dst_len, interleaved_bytes(*t, rows, cols), "bytes")).ok()) return s;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const TypeKernels& kern = active_kernels().type[type];
   auto fn = [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
-      interleave_tile(*t, src + i * kTileRows * rb, rb, n, cols, dst + i * kTileRows * rb);
+      make_tile(*t, kern, src + i * kTileRows * rb, rb, n, cols, dst + i * kTileRows * rb);
     }
   };
   for_rows(tiles, grain_for(tiles, kTileRows * cols / 16), fn);

@@ -298,6 +298,15 @@ void check_tile_dot(const KernelTable& ref, const KernelTable& simd, int type, i
       meta[static_cast<size_t>(i * nb + b)] = {fp16_to_f32(d), sum};
     }
   }
+  if (const InterleaveFullTileFn full = simd.type[type].interleave_full_tile) {
+    Buf fast(kTileRows * rb);
+    interleave_tile(tt, w.p, rb, kTileRows, k, tile.p);
+    full(w.p, rb, nb, fast.p);
+    ++g_checks;
+    if (std::memcmp(fast.p, tile.p, kTileRows * rb) != 0) {
+      fail(std::string("interleave_full_tile differs from interleave_tile [") + isa_name(simd.isa) + " " + tt.name + " k=" + std::to_string(k) + "]");
+    }
+  }
   for (int nvalid = 1; nvalid <= kTileRows; ++nvalid) {
     interleave_tile(tt, w.p, rb, nvalid, k, tile.p);
     std::memset(back.p, 0xA5, kTileRows * rb);
