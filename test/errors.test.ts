@@ -1,30 +1,7 @@
 // Bad input ends in a QkError with a code and a message that names the
 // argument and what was expected, on both backends.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-type Api = typeof import('../lib/index');
-
-async function loadApi(backend: 'native' | 'js'): Promise<Api> {
-  vi.resetModules();
-  process.env.QKERNELS_BACKEND = backend;
-  const api = await import('../lib/index');
-  delete process.env.QKERNELS_BACKEND;
-  return api;
-}
-
-function expectQkError(fn: () => unknown, code: string, ...words: (string | RegExp)[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').toBeInstanceOf(Error);
-  const e = caught as Error & { code?: string };
-  expect(e.name).toBe('QkError');
-  expect(e.code).toBe(code);
-  for (const w of words) expect(e.message).toMatch(w);
-}
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectQkError, loadApi, type Api } from './helpers';
 
 describe.each(['native', 'js'] as const)('%s backend', (name) => {
   let q: Api;

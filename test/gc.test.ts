@@ -3,18 +3,8 @@
 // the native backend (the JS fallback's kernels return doubles that V8 may
 // box when it does not inline them; it is the oracle, not the hot path).
 import { PerformanceObserver } from 'perf_hooks';
-import { describe, expect, it, vi } from 'vitest';
-import { makeInput } from './helpers';
-
-type Api = typeof import('../lib/index');
-
-async function loadApi(backend: 'native' | 'js'): Promise<Api> {
-  vi.resetModules();
-  process.env.QKERNELS_BACKEND = backend;
-  const api = await import('../lib/index');
-  delete process.env.QKERNELS_BACKEND;
-  return api;
-}
+import { describe, expect, it } from 'vitest';
+import { loadApi, makeInput } from './helpers';
 
 async function countGcDuring(fn: () => void): Promise<{ gcs: number; heapGrowth: number }> {
   const entries: unknown[] = [];

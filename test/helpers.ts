@@ -1,4 +1,5 @@
 // Inputs shared by the suites: deterministic, with the edge cases that break kernels.
+import { expect, vi } from 'vitest';
 import { jsBackend } from '../lib/js/backend';
 import { loadNative } from '../lib/native';
 import type { Backend } from '../lib/backend';
@@ -77,3 +78,29 @@ export function nativeBackend(): Backend | null {
 }
 
 export { jsBackend };
+
+export type Api = typeof import('../lib/index');
+
+/** A fresh copy of the public API on the chosen backend (QKERNELS_BACKEND is read at import). */
+export async function loadApi(backend: 'native' | 'js'): Promise<Api> {
+  vi.resetModules();
+  process.env.QKERNELS_BACKEND = backend;
+  const api = await import('../lib/index');
+  delete process.env.QKERNELS_BACKEND;
+  return api;
+}
+
+/** fn throws a QkError with this code and a message matching every one of `words`. */
+export function expectQkError(fn: () => unknown, code: string, ...words: (string | RegExp)[]): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, 'expected a throw').toBeInstanceOf(Error);
+  const e = caught as Error & { code?: string };
+  expect(e.name).toBe('QkError');
+  expect(e.code).toBe(code);
+  for (const w of words) expect(e.message).toMatch(w);
+}

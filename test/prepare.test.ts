@@ -3,32 +3,8 @@
 // TypeScript oracle, ISA by ISA, in parity.test.ts; here: what prepare and
 // unprepare return, that every entry point accepts a prepared matrix and
 // gives what the ggml matrix gives, and that bad layouts are refused.
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { makeInput } from './helpers';
-
-type Api = typeof import('../lib/index');
-
-async function loadApi(backend: 'native' | 'js'): Promise<Api> {
-  vi.resetModules();
-  process.env.QKERNELS_BACKEND = backend;
-  const api = await import('../lib/index');
-  delete process.env.QKERNELS_BACKEND;
-  return api;
-}
-
-function expectQkError(fn: () => unknown, code: string, ...words: (string | RegExp)[]): void {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').toBeInstanceOf(Error);
-  const e = caught as Error & { code?: string };
-  expect(e.name).toBe('QkError');
-  expect(e.code).toBe(code);
-  for (const w of words) expect(e.message).toMatch(w);
-}
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectQkError, loadApi, makeInput, nativeBackend, type Api } from './helpers';
 
 /** Largest |a - b| relative to the largest |b|. */
 function relDiff(a: Float32Array, b: Float32Array): number {
@@ -146,8 +122,7 @@ describe.each(['native', 'js'] as const)('%s backend', (name) => {
 });
 
 describe('native layer re-checks the layout arguments', () => {
-  it('refuses bad layout codes, layouts a type lacks and short buffers', async () => {
-    const { nativeBackend } = await import('./helpers');
+  it('refuses bad layout codes, layouts a type lacks and short buffers', () => {
     const nat = nativeBackend();
     expect(nat, 'native addon').not.toBeNull();
     if (!nat) return;
