@@ -1,7 +1,7 @@
 // AVX2 + FMA + F16C kernels (x86-64 only).
 //
 // The file is compiled with the project's global flags (no -mavx2): the ISA is
-// switched on for this file only by the target pragma below, and the table is
+// switched on for this file only by target_avx2_begin.h below, and the table is
 // only used when CPUID/XGETBV say the CPU and OS support it (dispatch.cc).
 // Every header is included BEFORE the pragma so that no inline function shared
 // with other translation units (fp16.h, the standard library) is ever compiled
@@ -25,24 +25,7 @@
 #include "kernels.h"
 #include "types.h"
 
-#if defined(__clang__)
-// clang: intrinsics headers first (their functions carry their own target
-// attributes), then the attribute for every function defined below.
-#include <immintrin.h>
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-// GCC 12 reports its own _mm*_undefined_*() self-initialisations inside the
-// intrinsics as uninitialised when they are inlined here (false positives).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#if !defined(__clang__)
-#include <immintrin.h>  // GCC: after the target pragma; MSVC: needs no flags
-#endif
+#include "target_avx2_begin.h"
 
 namespace qk {
 namespace {
@@ -665,12 +648,7 @@ float dot_q8_0_f32(int64_t k, const uint8_t* w, const float* x) {
 }  // namespace
 }  // namespace qk
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+#include "target_end.h"
 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {

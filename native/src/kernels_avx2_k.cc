@@ -4,7 +4,7 @@
 // offline cost whose searches are sequential).
 //
 // Same build rules as kernels_avx2.cc: compiled with the project's global
-// flags, the ISA switched on for this file only by the target pragma below,
+// flags, the ISA switched on for this file only by target_avx2_begin.h below,
 // every header included BEFORE the pragma, and the fill function outside it.
 //
 // Numerics (reference/quant-formats.md sections 3.3, 3.4, 4, 5.3):
@@ -30,22 +30,7 @@
 #include "kernels.h"
 #include "types.h"
 
-#if defined(__clang__)
-#include <immintrin.h>
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-// GCC 12 reports its own _mm*_undefined_*() self-initialisations inside the
-// intrinsics as uninitialised when they are inlined here (false positives).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#if !defined(__clang__)
-#include <immintrin.h>  // GCC: after the target pragma; MSVC: needs no flags
-#endif
+#include "target_avx2_begin.h"
 
 namespace qk {
 namespace {
@@ -612,12 +597,7 @@ void quantize_q8_K(const float* x, uint8_t* y, int64_t k) {
 }  // namespace
 }  // namespace qk
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+#include "target_end.h"
 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {

@@ -10,20 +10,7 @@
 #include "kernels.h"
 #include "types.h"
 
-#if defined(__clang__)
-#include <immintrin.h>
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#if !defined(__clang__)
-#include <immintrin.h>
-#endif
+#include "target_avx2_begin.h"
 
 namespace qk {
 namespace {
@@ -146,12 +133,7 @@ void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const
 }  // namespace
 }  // namespace qk
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+#include "target_end.h"
 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {

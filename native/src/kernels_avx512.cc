@@ -2,7 +2,7 @@
 // top of the AVX2 table: the entries not set here stay the AVX2 ones.
 //
 // Same build rules as kernels_avx2.cc: global flags only, the ISA enabled by
-// the target pragma for the kernels, every header included before it, and the
+// target_avx512_begin.h for the kernels, every header included before it, and the
 // fill function outside the region (it runs on any CPU).
 //
 // vec_dot computes the same exact integer per block as the scalar kernel;
@@ -16,24 +16,7 @@
 #include "kernels.h"
 #include "types.h"
 
-#if defined(__clang__)
-// clang: intrinsics headers first (their functions carry their own target
-// attributes), then the attribute for every function defined below.
-#include <immintrin.h>
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-// GCC 12 reports its own _mm*_undefined_*() self-initialisations inside the
-// intrinsics as uninitialised when they are inlined here (false positives).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#if !defined(__clang__)
-#include <immintrin.h>  // GCC: after the target pragma; MSVC: needs no flags
-#endif
+#include "target_avx512_begin.h"
 
 namespace qk {
 namespace {
@@ -616,12 +599,7 @@ float dot_q8_0_f32(int64_t k, const uint8_t* w, const float* x) {
 }  // namespace
 }  // namespace qk
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+#include "target_end.h"
 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {

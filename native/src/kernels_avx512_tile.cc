@@ -1,6 +1,6 @@
 // AVX-512 kernels for the interleaved q4_0 and q8_0 layouts (interleave.h),
 // with and without VNNI (q8_0: with VNNI only). Build rules as in kernels_avx512.cc: global flags only, the
-// ISA switched on by the target pragma, headers included before it, the fill
+// ISA switched on by target_avx512_begin.h, headers included before it, the fill
 // function outside the region.
 //
 // One 512-bit register holds the same 4 payload bytes of the 16 rows of a
@@ -17,20 +17,7 @@
 #include "kernels.h"
 #include "types.h"
 
-#if defined(__clang__)
-#include <immintrin.h>
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
-#elif defined(__GNUC__)
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-
-#if !defined(__clang__)
-#include <immintrin.h>
-#endif
+#include "target_avx512_begin.h"
 
 namespace qk {
 namespace {
@@ -204,12 +191,7 @@ void interleave_full(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) 
 }  // namespace
 }  // namespace qk
 
-#if defined(__clang__)
-#pragma clang attribute pop
-#elif defined(__GNUC__)
-#pragma GCC diagnostic pop
-#pragma GCC pop_options
-#endif
+#include "target_end.h"
 
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {
