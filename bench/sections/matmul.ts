@@ -33,6 +33,8 @@ export interface MatmulRecord {
   weightGBs: number;
   /** weightGBs over the measured bandwidth at this thread count (batch-1 shapes) */
   bwShare: number | null;
+  /** the same for the fastest call: the bandwidth is the best of its passes, so best against best */
+  bwShareBest: number | null;
   /** f32 time / this time */
   vsF32: number | null;
   /** ||y - y_f32|| / ||y_f32|| */
@@ -190,6 +192,7 @@ export function runMatmul(ctx: Context): MatmulResult {
             weightBytes: w.data.byteLength,
             weightGBs,
             bwShare: null, // set from the final bandwidth (section E)
+            bwShareBest: null,
             vsF32: null,
             relErr: t === 'f32' ? 0 : relError(out, ref),
             cold,
