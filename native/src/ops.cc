@@ -244,7 +244,6 @@ constexpr int kTileActs = 8;
 // are tiled on the fly (see matmul).
 constexpr int64_t kTileMinBatch = 8;
 
-// Tiles begin..end of an interleaved matrix.
 // interleave_tile, by the ISA's SIMD form for whole tiles when it has one.
 void make_tile(const TypeTraits& t, const TypeKernels& k, const uint8_t* rows, size_t rb, int nrows, int64_t cols, uint8_t* tile) {
   if (nrows == kTileRows && k.interleave_full_tile) return k.interleave_full_tile(rows, rb, cols / t.block_size, tile);
@@ -259,6 +258,8 @@ uint8_t* tile_buffer(size_t bytes) {
   return buf.data() + ((64 - p % 64) % 64);
 }
 
+// Tiles begin..end (16 rows each) of an interleaved matrix, or of a ggml one
+// tiled here block by block (tile_from_ggml).
 void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
   const size_t tile_bytes = kTileRows * j.rb;
   if (j.int_path && j.k->tile_dot) {
