@@ -111,16 +111,20 @@ export interface GcCounts {
 
 const counts: GcCounts = { minor: 0, major: 0, other: 0 };
 let observer: PerformanceObserver | null = null;
+/** The latest collections, by start time (performance.now() clock), for counting those inside a window. */
+const recent: { start: number; kind: keyof GcCounts }[] = [];
+const RECENT_MAX = 4096;
 
 /** Starts counting garbage collections (PerformanceObserver 'gc' entries). */
 export function startGcCounter(): void {
   if (observer) return;
   observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
-      if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) counts.minor++;
-      else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) counts.major++;
-      else counts.other++;
+      const code = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+      const kind: keyof GcCounts = code === perfConstants.NODE_PERFORMANCE_GC_MINOR ? 'minor' : code === perfConstants.NODE_PERFORMANCE_GC_MAJOR ? 'major' : 'other';
+      counts[kind]++;
+      recent.push({ start: e.startTime, kind });
+      if (recent.length > RECENT_MAX) recent.splice(0, recent.length - RECENT_MAX);
     }
   });
   observer.observe({ entryTypes: ['gc'] });
@@ -139,6 +143,18 @@ export function settle(ms = 15): Promise<void> {
 export async function gcSnapshot(): Promise<GcCounts> {
   await settle();
   return { ...counts };
+}
+
+/**
+ * Collections that started inside [t0, t1] (performance.now() times), once
+ * their entries have arrived: unlike two snapshots, this leaves out those that
+ * run while the caller waits for the entries (idle-time GC, the observer's own).
+ */
+export async function gcCountsBetween(t0: number, t1: number): Promise<GcCounts> {
+  await settle();
+  const c: GcCounts = { minor: 0, major: 0, other: 0 };
+  for (const r of recent) if (r.start >= t0 && r.start <= t1) c[r.kind]++;
+  return c;
 }
 
 export function gcDiff(a: GcCounts, b: GcCounts): GcCounts {
