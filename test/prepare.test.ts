@@ -62,6 +62,7 @@ describe.each(['native', 'js'] as const)('%s backend', (name) => {
     // The view's offset inside its own ArrayBuffer is what prepare chose to reach alignment: < 64.
     expect(p.data.byteOffset).toBeLessThan(64);
     expect(p.data.buffer.byteLength).toBe(p.data.length + 64);
+    expect(nativeBackend()!.misalignment(p.data), 'address of the first tile, modulo 64').toBe(0);
   });
 
   const batches = (['q4_0', 'q8_0'] as const).flatMap((t) => [1, 3, 8, 9, 33].map((m) => ({ t, m })));

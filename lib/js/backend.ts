@@ -30,31 +30,38 @@ function quantizeActivations(type: WeightType, x: Float32Array, m: number, k: nu
 let tileRows = new Uint8Array(0);
 
 function matmul(type: WeightType, w: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, precision: PrecisionCode, layout: LayoutCode): void {
-  const kern = jsKernels[type];
   const rb = rowBytes(type, cols);
   const act = TYPES[type].activation;
   const q8 = precision === 0 && act !== 'f32';
   const ab = q8 ? activationRowBytes(type, cols) : 0;
   const a = activationScratch(m * ab);
   if (q8) for (let i = 0; i < m; i++) quantizeActivationRow(act, x, i * cols, a, i * ab, cols);
-  // Rows n0..n0+count-1 of W, row n0 at wb[base].
-  const rowsOf = (wb: Uint8Array, base: number, n0: number, count: number): void => {
-    for (let i = 0; i < m; i++) {
-      const yo = i * rows + n0;
-      for (let n = 0; n < count; n++) {
-        out[yo + n] = q8 ? kern.dotQ8(wb, base + n * rb, a, i * ab, cols) : kern.dotF32(wb, base + n * rb, x, i * cols, cols);
-      }
-    }
-  };
   if (layout === 0) {
-    rowsOf(w, 0, 0, rows);
+    matmulRows(type, w, rows, cols, x, m, out, q8 ? a : null, 0, rows);
     return;
   }
   if (tileRows.length < TILE_ROWS * rb) tileRows = new Uint8Array(TILE_ROWS * rb);
   for (let n0 = 0; n0 < rows; n0 += TILE_ROWS) {
     const count = Math.min(TILE_ROWS, rows - n0);
     deinterleaveTile(type, w, n0 * rb, count, cols, tileRows, 0);
-    rowsOf(tileRows, 0, n0, count);
+    matmulRows(type, tileRows, rows, cols, x, m, out, q8 ? a : null, n0, count);
+  }
+}
+
+/**
+ * Outputs n0..n0+count-1 of every activation row, from those rows of W in
+ * the ggml layout at the start of wb: integer dots against the quantized activations
+ * `act` when given, else float dots against x.
+ */
+function matmulRows(type: WeightType, wb: Uint8Array, rows: number, cols: number, x: Float32Array, m: number, out: Float32Array, act: Uint8Array | null, n0: number, count: number): void {
+  const kern = jsKernels[type];
+  const rb = rowBytes(type, cols);
+  const ab = act ? activationRowBytes(type, cols) : 0;
+  for (let i = 0; i < m; i++) {
+    const yo = i * rows + n0;
+    for (let n = 0; n < count; n++) {
+      out[yo + n] = act ? kern.dotQ8(wb, n * rb, act, i * ab, cols) : kern.dotF32(wb, n * rb, x, i * cols, cols);
+    }
   }
 }
 

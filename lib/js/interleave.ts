@@ -5,72 +5,49 @@ import { TILE_ROWS, TYPES, type WeightType } from '../types';
 
 const SCALE_BYTES = 2;
 
-/**
- * Offsets in a tile of block b's 16 scales and of its payload: blocks go in
- * pairs [scales b | scales b+1 | payload b | payload b+1], an odd last block
- * alone as [scales | payload].
- */
-function placeScales(b: number, nb: number, bb: number): number {
-  return (b >> 1) * 2 * TILE_ROWS * bb + (b & 1) * TILE_ROWS * SCALE_BYTES;
+/** n bytes between rows[ri] and tile[ti], toward the tile or back. */
+function move(rows: Uint8Array, ri: number, tile: Uint8Array, ti: number, n: number, toTile: boolean): void {
+  for (let i = 0; i < n; i++) {
+    if (toTile) tile[ti + i] = rows[ri + i];
+    else rows[ri + i] = tile[ti + i];
+  }
 }
 
-function placePayload(b: number, nb: number, bb: number): number {
-  const pair = b >> 1;
-  const count = Math.min(2, nb - 2 * pair);
-  return pair * 2 * TILE_ROWS * bb + count * TILE_ROWS * SCALE_BYTES + (b & 1) * TILE_ROWS * (bb - SCALE_BYTES);
+/**
+ * Moves every piece of nrows ggml rows (at rows[rowsOff]) to its place in the
+ * tile at tile[tileOff], or back (toTile false). Blocks go in pairs
+ * [scales b | scales b+1 | payload b | payload b+1], an odd last block alone
+ * as [scales | payload].
+ */
+function copyTile(type: WeightType, rows: Uint8Array, rowsOff: number, tile: Uint8Array, tileOff: number, nrows: number, cols: number, toTile: boolean): void {
+  const t = TYPES[type];
+  const bb = t.blockBytes;
+  const nb = cols / t.blockSize;
+  const rb = nb * bb;
+  const groups = (bb - SCALE_BYTES) / 4;
+  for (let b = 0; b < nb; b++) {
+    const pair = b >> 1;
+    const start = tileOff + pair * 2 * TILE_ROWS * bb;
+    const ts = start + (b & 1) * TILE_ROWS * SCALE_BYTES;
+    const tp = start + Math.min(2, nb - 2 * pair) * TILE_ROWS * SCALE_BYTES + (b & 1) * TILE_ROWS * (bb - SCALE_BYTES);
+    for (let r = 0; r < nrows; r++) {
+      const row = rowsOff + r * rb + b * bb;
+      move(rows, row, tile, ts + SCALE_BYTES * r, SCALE_BYTES, toTile);
+      for (let g = 0; g < groups; g++) move(rows, row + SCALE_BYTES + 4 * g, tile, tp + g * 4 * TILE_ROWS + 4 * r, 4, toTile);
+    }
+  }
 }
 
 /** nrows ggml rows starting at src[srcOff] -> one tile at dst[dstOff] (padding rows zeroed). */
 export function interleaveTile(type: WeightType, src: Uint8Array, srcOff: number, nrows: number, cols: number, dst: Uint8Array, dstOff: number): void {
   const t = TYPES[type];
-  const bb = t.blockBytes;
-  const nb = cols / t.blockSize;
-  const rb = nb * bb;
-  const groups = (bb - SCALE_BYTES) / 4;
-  dst.fill(0, dstOff, dstOff + TILE_ROWS * rb);
-  for (let b = 0; b < nb; b++) {
-    const ts = dstOff + placeScales(b, nb, bb);
-    const tp = dstOff + placePayload(b, nb, bb);
-    for (let r = 0; r < nrows; r++) {
-      const s = srcOff + r * rb + b * bb;
-      dst[ts + SCALE_BYTES * r] = src[s];
-      dst[ts + SCALE_BYTES * r + 1] = src[s + 1];
-      for (let g = 0; g < groups; g++) {
-        const d = tp + g * 4 * TILE_ROWS + 4 * r;
-        const p = s + SCALE_BYTES + 4 * g;
-        dst[d] = src[p];
-        dst[d + 1] = src[p + 1];
-        dst[d + 2] = src[p + 2];
-        dst[d + 3] = src[p + 3];
-      }
-    }
-  }
+  dst.fill(0, dstOff, dstOff + TILE_ROWS * (cols / t.blockSize) * t.blockBytes);
+  copyTile(type, src, srcOff, dst, dstOff, nrows, cols, true);
 }
 
 /** One tile at src[srcOff] -> its first nrows ggml rows at dst[dstOff]. */
 export function deinterleaveTile(type: WeightType, src: Uint8Array, srcOff: number, nrows: number, cols: number, dst: Uint8Array, dstOff: number): void {
-  const t = TYPES[type];
-  const bb = t.blockBytes;
-  const nb = cols / t.blockSize;
-  const rb = nb * bb;
-  const groups = (bb - SCALE_BYTES) / 4;
-  for (let b = 0; b < nb; b++) {
-    const ts = srcOff + placeScales(b, nb, bb);
-    const tp = srcOff + placePayload(b, nb, bb);
-    for (let r = 0; r < nrows; r++) {
-      const d = dstOff + r * rb + b * bb;
-      dst[d] = src[ts + SCALE_BYTES * r];
-      dst[d + 1] = src[ts + SCALE_BYTES * r + 1];
-      for (let g = 0; g < groups; g++) {
-        const s = tp + g * 4 * TILE_ROWS + 4 * r;
-        const p = d + SCALE_BYTES + 4 * g;
-        dst[p] = src[s];
-        dst[p + 1] = src[s + 1];
-        dst[p + 2] = src[s + 2];
-        dst[p + 3] = src[s + 3];
-      }
-    }
-  }
+  copyTile(type, dst, dstOff, src, srcOff, nrows, cols, false);
 }
 
 /** A whole rows x cols matrix between the layouts; `toTiles` picks the direction. */

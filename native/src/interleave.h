@@ -26,6 +26,25 @@
 namespace qk {
 
 constexpr int kTileRows = 16;
+constexpr int kTileScaleBytes = 2;  // the fp16 d that opens each block of the types with this layout
+
+namespace {  // internal linkage, see fp16.h
+
+// Byte offsets inside a tile of block b's 16 scales and of its payload, for
+// nb blocks of block_bytes each: the pairs described above.
+struct TilePlace {
+  size_t scales, payload;
+};
+
+inline TilePlace tile_place(int64_t b, int64_t nb, int block_bytes) {
+  const int64_t pair = b / 2, in_pair = b % 2;
+  const int64_t count = nb - 2 * pair < 2 ? 1 : 2;
+  const size_t start = static_cast<size_t>(pair) * 2 * kTileRows * block_bytes;
+  const size_t sb = kTileRows * kTileScaleBytes, pb = kTileRows * static_cast<size_t>(block_bytes - kTileScaleBytes);
+  return {start + in_pair * sb, start + count * sb + in_pair * pb};
+}
+
+}  // namespace
 
 // The types prepare() interleaves; for the others it keeps the ggml layout.
 bool has_interleaved_layout(int type);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "interleave.h"
 #include "kernels.h"
 #include "types.h"
 
@@ -16,7 +17,6 @@ namespace qk {
 namespace {
 
 constexpr int kQ80 = 34;
-constexpr int kTileScales = 16 * 2, kTilePayload = 16 * 16;
 
 inline __m256i bcast_dword(const uint8_t* p) {
   int32_t v;
@@ -49,12 +49,10 @@ void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, siz
   const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   __m256 acc[kNa];
   for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
-  // Pairs of blocks: [scales b | scales b+1 | payload b | payload b+1] (interleave.cc).
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t pair = b / 2, in_pair = b % 2, count = nb - 2 * pair < 2 ? 1 : 2;
-    const uint8_t* t2 = tile + pair * 2 * (kTileScales + kTilePayload);
-    const uint8_t* tp = t2 + count * kTileScales + in_pair * kTilePayload;
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t2 + in_pair * kTileScales + 16 * h)));
+    const TilePlace at = tile_place(b, nb, 18);
+    const uint8_t* tp = tile + at.payload;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + at.scales + 16 * h)));
     __m256i lo[4], hi[4];
     for (int g = 0; g < 4; ++g) {
       const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g + 32 * h));
@@ -83,16 +81,14 @@ void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, siz
 template <int kNa>
 void tile_half_q8_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
                     float* out, size_t os, int nvalid) {
-  constexpr int kScales8 = 16 * 2, kPayload8 = 16 * 32;
   const int64_t nb = k / QK32;
   const __m256i ones = _mm256_set1_epi16(1);
   __m256 acc[kNa];
   for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t pair = b / 2, in_pair = b % 2, count = nb - 2 * pair < 2 ? 1 : 2;
-    const uint8_t* t2 = tile + pair * 2 * (kScales8 + kPayload8);
-    const uint8_t* tp = t2 + count * kScales8 + in_pair * kPayload8 + 32 * h;
-    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t2 + in_pair * kScales8 + 16 * h)));
+    const TilePlace at = tile_place(b, nb, 34);
+    const uint8_t* tp = tile + at.payload + 32 * h;
+    const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + at.scales + 16 * h)));
     for (int j = 0; j < kNa; ++j) {
       const ActBlockMeta mt = meta[j * ms + b];
       const uint8_t* y = a + j * as + b * kQ80 + 2;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "interleave.h"
 #include "kernels.h"
 #include "types.h"
 
@@ -101,7 +102,7 @@ inline void tile_block(const uint8_t* ts, const uint8_t* tp, const uint8_t* a, s
 template <typename T, bool kVnni, int kNa>
 void tile_rows(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, float* out,
                size_t os, int nvalid) {
-  constexpr int kScales = 16 * 2, kPayload = 16 * T::kPayload, kPair = 2 * (kScales + kPayload);
+  constexpr int kPair = 2 * kTileRows * (2 + T::kPayload);
   // With 4 or more activation rows a block takes long enough that the
   // hardware prefetcher falls behind: fetch 8 pairs of q4_0 (4.5 KiB) ahead
   // (prefill of 8 rows 1.7x faster). With fewer rows it only got in the way
@@ -110,20 +111,13 @@ void tile_rows(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, cons
   const int64_t nb = k / QK32;
   __m512 acc[kNa];
   for (int j = 0; j < kNa; ++j) acc[j] = _mm512_setzero_ps();
-  // Pairs of blocks: [scales b | scales b+1 | payload b | payload b+1] (interleave.cc).
-  const int64_t pairs = nb / 2;
-  for (int64_t p = 0; p < pairs; ++p) {
-    const uint8_t* t2 = tile + p * kPair;
-    if (kNa >= kPfMinNa) {
-      const char* pf = reinterpret_cast<const char*>(t2) + kPfDist;
+  for (int64_t b = 0; b < nb; ++b) {
+    const TilePlace at = tile_place(b, nb, 2 + T::kPayload);
+    if (kNa >= kPfMinNa && (b & 1) == 0) {  // once per pair of blocks
+      const char* pf = reinterpret_cast<const char*>(tile + at.scales) + kPfDist;
       for (int l = 0; l < kPair; l += 64) _mm_prefetch(pf + l, _MM_HINT_T0);
     }
-    tile_block<T, kVnni, kNa>(t2, t2 + 2 * kScales, a, as, meta, ms, 2 * p, acc);
-    tile_block<T, kVnni, kNa>(t2 + kScales, t2 + 2 * kScales + kPayload, a, as, meta, ms, 2 * p + 1, acc);
-  }
-  if (nb & 1) {
-    const uint8_t* t1 = tile + pairs * kPair;
-    tile_block<T, kVnni, kNa>(t1, t1 + kScales, a, as, meta, ms, nb - 1, acc);
+    tile_block<T, kVnni, kNa>(tile + at.scales, tile + at.payload, a, as, meta, ms, b, acc);
   }
   const __mmask16 mask = nvalid >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nvalid) - 1);
   for (int j = 0; j < kNa; ++j) _mm512_mask_storeu_ps(out + j * os, mask, acc[j]);
@@ -162,12 +156,10 @@ inline __m512i rows4(const uint8_t* p, size_t rb, int q) {
 template <int kBB>
 void interleave_full(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile) {
   constexpr int kPayload = kBB - 2;
-  constexpr size_t kSB = 32, kPB = 16 * kPayload;
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t pair = b / 2, in_pair = b % 2;
-    const int64_t count = nb - 2 * pair < 2 ? 1 : 2;
-    uint8_t* ts = tile + static_cast<size_t>(pair) * 2 * 16 * kBB + in_pair * kSB;
-    uint8_t* tp = tile + static_cast<size_t>(pair) * 2 * 16 * kBB + count * kSB + in_pair * kPB;
+    const TilePlace at = tile_place(b, nb, kBB);
+    uint8_t* ts = tile + at.scales;
+    uint8_t* tp = tile + at.payload;
     const uint8_t* src = rows + b * kBB;
     {
       const __m512i z0 = rows4(src, rb, 0), z1 = rows4(src, rb, 1), z2 = rows4(src, rb, 2), z3 = rows4(src, rb, 3);

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "interleave.h"
 #include "kernels.h"
 #include "types.h"
 
@@ -87,21 +88,13 @@ QK_DOTPROD inline void tile_block(const uint8_t* ts, const uint8_t* tp, const ui
 template <typename T, int kNa>
 QK_DOTPROD void tile_rows(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms,
                           float* out, size_t os, int nvalid) {
-  constexpr int kScales = 16 * 2, kPayload = 16 * T::kPayload, kPair = 2 * (kScales + kPayload);
   const int64_t nb = k / QK32;
   float32x4_t acc[kNa][4];
   for (int j = 0; j < kNa; ++j)
     for (int q = 0; q < 4; ++q) acc[j][q] = vdupq_n_f32(0.f);
-  // Pairs of blocks: [scales b | scales b+1 | payload b | payload b+1] (interleave.cc).
-  const int64_t pairs = nb / 2;
-  for (int64_t p = 0; p < pairs; ++p) {
-    const uint8_t* t2 = tile + p * kPair;
-    tile_block<T, kNa>(t2, t2 + 2 * kScales, a, as, meta, ms, 2 * p, acc);
-    tile_block<T, kNa>(t2 + kScales, t2 + 2 * kScales + kPayload, a, as, meta, ms, 2 * p + 1, acc);
-  }
-  if (nb & 1) {
-    const uint8_t* t1 = tile + pairs * kPair;
-    tile_block<T, kNa>(t1, t1 + kScales, a, as, meta, ms, nb - 1, acc);
+  for (int64_t b = 0; b < nb; ++b) {
+    const TilePlace at = tile_place(b, nb, 2 + T::kPayload);
+    tile_block<T, kNa>(tile + at.scales, tile + at.payload, a, as, meta, ms, b, acc);
   }
   for (int j = 0; j < kNa; ++j) {
     float r[16];

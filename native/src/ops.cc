@@ -310,58 +310,42 @@ void matmul_range(void* ctx, int64_t begin, int64_t end) {
 
 }  // namespace
 
-size_t prepared_bytes(int type, int64_t rows, int64_t cols) {
-  const TypeTraits* t = type_traits(type);
-  if (!t || !has_interleaved_layout(type) || rows < 0 || cols <= 0 || cols % t->block_size != 0) return 0;
-  return interleaved_bytes(*t, rows, cols);
-}
-
 namespace {
 
-Status check_interleave_args(int type, int64_t rows, int64_t cols, const TypeTraits** t) {
-  Status s = weight_type(type, t);
-  if (!s.ok()) return s;
-  if (!has_interleaved_layout(type)) return Status::Error(kErrType, std::string((*t)->name) + " has no interleaved layout");
-  return check_shape(**t, rows, cols, "rows", "cols");
-}
-
-}  // namespace
-
-Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+// interleave() and deinterleave(): the ggml rows are `rows` on one side and
+// the tiles on the other.
+Status relayout(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len,
+                bool to_tiles) {
   const TypeTraits* t;
-  Status s = check_interleave_args(type, rows, cols, &t);
+  Status s = weight_type(type, &t);
   if (!s.ok()) return s;
-  const size_t rb = row_bytes(*t, cols);
-  if (!(s = check_len("data", src_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
-  if (!(s = check_len("dst", dst_len, interleaved_bytes(*t, rows, cols), "bytes")).ok()) return s;
+  if (!has_interleaved_layout(type)) return Status::Error(kErrType, std::string(t->name) + " has no interleaved layout");
+  if (!(s = check_shape(*t, rows, cols, "rows", "cols")).ok()) return s;
+  const size_t rb = row_bytes(*t, cols), ggml = static_cast<size_t>(rows) * rb, tiled = interleaved_bytes(*t, rows, cols);
+  if (!(s = check_len("data", src_len, to_tiles ? ggml : tiled, "bytes")).ok()) return s;
+  if (!(s = check_len("dst", dst_len, to_tiles ? tiled : ggml, "bytes")).ok()) return s;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   const TypeKernels& kern = active_kernels().type[type];
   auto fn = [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
-      make_tile(*t, kern, src + i * kTileRows * rb, rb, n, cols, dst + i * kTileRows * rb);
+      const size_t at = static_cast<size_t>(i) * kTileRows * rb;  // tile i and its first row are at the same offset
+      if (to_tiles) make_tile(*t, kern, src + at, rb, n, cols, dst + at);
+      else deinterleave_tile(*t, src + at, cols, dst + at, rb, n);
     }
   };
   for_rows(tiles, grain_for(tiles, kTileRows * cols / 16), fn);
   return Status::Ok();
 }
 
+}  // namespace
+
+Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
+  return relayout(type, src, src_len, rows, cols, dst, dst_len, true);
+}
+
 Status deinterleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len) {
-  const TypeTraits* t;
-  Status s = check_interleave_args(type, rows, cols, &t);
-  if (!s.ok()) return s;
-  const size_t rb = row_bytes(*t, cols);
-  if (!(s = check_len("data", src_len, interleaved_bytes(*t, rows, cols), "bytes")).ok()) return s;
-  if (!(s = check_len("dst", dst_len, static_cast<size_t>(rows) * rb, "bytes")).ok()) return s;
-  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
-  auto fn = [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const int n = static_cast<int>(std::min<int64_t>(kTileRows, rows - i * kTileRows));
-      deinterleave_tile(*t, src + i * kTileRows * rb, cols, dst + i * kTileRows * rb, rb, n);
-    }
-  };
-  for_rows(tiles, grain_for(tiles, kTileRows * cols / 16), fn);
-  return Status::Ok();
+  return relayout(type, src, src_len, rows, cols, dst, dst_len, false);
 }
 
 Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,

@@ -47,8 +47,6 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
 // the API); only for the types has_interleaved_layout() names.
 Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len);
 Status deinterleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len);
-// Bytes of the interleaved layout; 0 when the type has none.
-size_t prepared_bytes(int type, int64_t rows, int64_t cols);
 // The activation quantization used by 'q8' precision, exposed for parity tests:
 // m rows of k floats into the activation format of weight type `type`.
 Status quantize_activations(int type, const float* x, size_t x_len, int64_t m, int64_t k,
