@@ -34,7 +34,8 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     const f1 = mm(ffn, 'f32', t1);
     lines.push(
       `q4_0 ${ffn}, ${threadsLabel(tn)}: ${fmtMs(q.ms)} ms (median), ${fmt(q.weightGBs)} GB/s of weights = ${fmtPct(q.bwShare)} of the measured bandwidth ` +
-        `(fastest call ${fmtMs(q.minMs)} ms = ${fmtPct(q.bwShareBest)}, against the best bandwidth pass); ` +
+        `(fastest call ${fmtMs(q.minMs)} ms = ${fmtPct(q.bwShareBest)}, against the best bandwidth pass; ` +
+        `${fmtPct(q.bwShareAlongside)} of the ${fmt(q.bwAlongside)} GB/s measured alongside it); ` +
         `${fmtX(q.vsF32)} faster than f32 (${fmtMs(f32?.ms)} ms)` +
         (q1 && tn !== t1 ? `. 1 thread: ${fmtMs(q1.ms)} ms, ${fmtPct(q1.bwShare)} of bandwidth, ${fmtX(q1.vsF32)} vs f32 (${fmtMs(f1?.ms)} ms).` : '.'),
     );
@@ -42,6 +43,7 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     if (qp) lines[lines.length - 1] += ` Prepared q4_0: ${fmtMs(qp.ms)} ms, ${fmtPct(qp.bwShare)} of bandwidth, ${fmtX(qp.vsF32)} vs f32.`;
     fig.q4_0_prepared_ffn_bwShare = qp?.bwShare ?? null;
     fig.q4_0_ffn_bwShareBest = q.bwShareBest;
+    fig.q4_0_ffn_bwShareAlongside = q.bwShareAlongside;
     fig.q4_0_ffn_ms = q.ms;
     fig.q4_0_ffn_bwShare = q.bwShare;
     fig.q4_0_ffn_vsF32 = q.vsF32;

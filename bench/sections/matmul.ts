@@ -6,7 +6,7 @@
 // Batch-1 shapes whose weights a cache could hold between calls are measured
 // "cold": the calls rotate over copies of the weights filling 256 MiB, so
 // every call streams its weights from memory, as in a model's decode step.
-import { allocAligned, INTERLEAVED_TYPES, matmul, prepare, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
+import { allocAligned, INTERLEAVED_TYPES, matmul, memoryBandwidth, prepare, setIsa, setThreads, type QuantizedMatrix, type WeightType, WEIGHT_TYPES } from '../../lib/index';
 import { usable, type Context, type SectionReport } from '../context';
 import { fmt, fmtMB, fmtMs, fmtX, type Table } from '../format';
 import { flops, MATMUL_SHAPES, operands, streamsFromMemory, type MatShape } from '../shapes';
@@ -35,6 +35,15 @@ export interface MatmulRecord {
   bwShare: number | null;
   /** the same for the fastest call: the bandwidth is the best of its passes, so best against best */
   bwShareBest: number | null;
+  /**
+   * Batch-1 cold shapes: the memory read bandwidth measured alongside this cell (the same
+   * streaming-read loop as section E, right after each of the cell's two passes), GB/s: the
+   * median of those measurements. A shared machine's bandwidth drifts over a run; this one is
+   * taken under the conditions the kernel met.
+   */
+  bwAlongside: number | null;
+  /** weightGBs / bwAlongside */
+  bwShareAlongside: number | null;
   /** f32 time / this time */
   vsF32: number | null;
   /** ||y - y_f32|| / ||y_f32|| */
@@ -49,6 +58,8 @@ const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
 export function matmulVariants(types: readonly WeightType[]): string[] {
   return types.flatMap((t) => (INTERLEAVED_TYPES.includes(t) ? [t, `${t} prepared`] : [t]));
 }
+/** The buffer of the bandwidth measurements taken alongside the batch-1 cells (section E's loop). */
+const ALONGSIDE_BYTES = 256 * 2 ** 20;
 /** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
 const UNCACHEABLE_BYTES = 64 * 2 ** 20;
 
@@ -135,6 +146,7 @@ export function runMatmul(ctx: Context): MatmulResult {
     const cold = streamsFromMemory(s);
     const byKey = new Map<string, MatmulRecord>();
     const samples = new Map<string, number[]>();
+    const alongside = new Map<string, number[]>();
     const macs = s.m * s.k * s.n;
     // Two passes over the types, half the budget each, samples pooled: a burst of load on a shared
     // machine then spreads over the types instead of landing on one (the ratios are what matters).
@@ -173,6 +185,13 @@ export function runMatmul(ctx: Context): MatmulResult {
           const all = [...(samples.get(key) ?? []), ...tm.all];
           samples.set(key, all);
           const ms = median(all);
+          if (cold && s.m === 1) {
+            ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: memory bandwidth alongside`);
+            const gbs = memoryBandwidth(ALONGSIDE_BYTES, quick ? 2 : 3);
+            if (gbs !== null) alongside.set(key, [...(alongside.get(key) ?? []), gbs]);
+          }
+          const near = alongside.get(key);
+          const bwAlongside = near?.length ? median(near) : null;
           perMac.set(key, ms / macs);
           const weightGBs = w.data.byteLength / (ms * 1e6);
           const r: MatmulRecord = {
@@ -193,6 +212,8 @@ export function runMatmul(ctx: Context): MatmulResult {
             weightGBs,
             bwShare: null, // set from the final bandwidth (section E)
             bwShareBest: null,
+            bwAlongside,
+            bwShareAlongside: bwAlongside ? weightGBs / bwAlongside : null,
             vsF32: null,
             relErr: t === 'f32' ? 0 : relError(out, ref),
             cold,
