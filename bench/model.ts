@@ -232,6 +232,7 @@ export class LlamaDecoder {
   private readonly gate: Float32Array;
   private readonly up: Float32Array;
   private readonly scores: Float32Array;
+  private readonly headAcc: Float64Array;
   private readonly keyCache: Float32Array;
   private readonly valueCache: Float32Array;
   private readonly ropeCos: Float32Array;
@@ -257,6 +258,7 @@ export class LlamaDecoder {
     this.up = new Float32Array(c.ffn);
     this.logits = new Float32Array(c.vocab);
     this.scores = new Float32Array(maxTokens);
+    this.headAcc = new Float64Array(hd);
     this.keyCache = new Float32Array(c.layers * maxTokens * kvDim);
     this.valueCache = new Float32Array(c.layers * maxTokens * kvDim);
     const half = hd / 2;
@@ -302,7 +304,7 @@ export class LlamaDecoder {
     const scale = 1 / Math.sqrt(hd);
     const T = this.maxTokens;
     const x = this.hiddenState;
-    const { xn, q, k, v, att, proj, gate, up, scores, keyCache, valueCache, ropeCos, ropeSin } = this;
+    const { xn, q, k, v, att, proj, gate, up, scores, headAcc, keyCache, valueCache, ropeCos, ropeSin } = this;
     const w = this.weights;
 
     const emb = w.embedding;
@@ -327,28 +329,8 @@ export class LlamaDecoder {
       for (let h = 0; h < c.heads; h++) {
         const qo = h * hd;
         const ko = layerBase + ((h / group) | 0) * hd;
-        let max = -Infinity;
-        for (let t = 0; t <= pos; t++) {
-          const kt = ko + t * kvDim;
-          let s = 0;
-          for (let i = 0; i < hd; i++) s += q[qo + i] * keyCache[kt + i];
-          s *= scale;
-          scores[t] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let t = 0; t <= pos; t++) {
-          const e = Math.exp(scores[t] - max);
-          scores[t] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let i = 0; i < hd; i++) att[qo + i] = 0;
-        for (let t = 0; t <= pos; t++) {
-          const p = scores[t] * inv;
-          const vt = ko + t * kvDim;
-          for (let i = 0; i < hd; i++) att[qo + i] += p * valueCache[vt + i];
-        }
+        attendHead(q, qo, keyCache, valueCache, ko, kvDim, hd, pos, scale, scores, headAcc);
+        for (let i = 0; i < hd; i++) att[qo + i] = headAcc[i];
       }
       matmul(L.wo, att, 1, proj);
       for (let i = 0; i < H; i++) x[i] += proj[i];
@@ -369,6 +351,76 @@ export class LlamaDecoder {
     this.position = pos + 1;
     return this.logits;
   }
+}
+
+/**
+ * One query head's attention over positions 0..pos of its KV head (keys and
+ * values of position t at ko + t * kvDim): the softmax-weighted sum of the
+ * values, left in headAcc[0..hd) in float64. Its own function so that V8
+ * optimizes it alone, the same way on every run, instead of as part of step().
+ */
+function attendHead(
+  q: Float32Array,
+  qo: number,
+  keyCache: Float32Array,
+  valueCache: Float32Array,
+  ko: number,
+  kvDim: number,
+  hd: number,
+  pos: number,
+  scale: number,
+  scores: Float32Array,
+  headAcc: Float64Array,
+): void {
+    let max = -Infinity;
+    for (let t = 0; t <= pos; t++) {
+      const kt = ko + t * kvDim;
+      // Four partial sums: one chain of dependent adds would leave the dot latency-bound.
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let i = 0;
+      for (; i + 4 <= hd; i += 4) {
+        s0 += q[qo + i] * keyCache[kt + i];
+        s1 += q[qo + i + 1] * keyCache[kt + i + 1];
+        s2 += q[qo + i + 2] * keyCache[kt + i + 2];
+        s3 += q[qo + i + 3] * keyCache[kt + i + 3];
+      }
+      for (; i < hd; i++) s0 += q[qo + i] * keyCache[kt + i];
+      const s = (s0 + s1 + s2 + s3) * scale;
+      scores[t] = s;
+      if (s > max) max = s;
+    }
+    let sum = 0;
+    for (let t = 0; t <= pos; t++) {
+      const e = Math.exp(scores[t] - max);
+      scores[t] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    // Summed in float64 (headAcc), rounded to float32 once per element.
+    headAcc.fill(0, 0, hd);
+    let t = 0;
+    for (; t + 4 <= pos + 1; t += 4) {
+      // Four positions per pass over the head: a quarter of the accumulator updates.
+      const p0 = scores[t] * inv;
+      const p1 = scores[t + 1] * inv;
+      const p2 = scores[t + 2] * inv;
+      const p3 = scores[t + 3] * inv;
+      const v0 = ko + t * kvDim;
+      const v1 = v0 + kvDim;
+      const v2 = v1 + kvDim;
+      const v3 = v2 + kvDim;
+      for (let i = 0; i < hd; i++) {
+        headAcc[i] += p0 * valueCache[v0 + i] + p1 * valueCache[v1 + i] + p2 * valueCache[v2 + i] + p3 * valueCache[v3 + i];
+      }
+    }
+    for (; t <= pos; t++) {
+      const p = scores[t] * inv;
+      const vt = ko + t * kvDim;
+      for (let i = 0; i < hd; i++) headAcc[i] += p * valueCache[vt + i];
+    }
 }
 
 function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number): void {
