@@ -185,8 +185,8 @@ export function runMatmul(ctx: Context): MatmulResult {
           const all = [...(samples.get(key) ?? []), ...tm.all];
           samples.set(key, all);
           const ms = median(all);
-          // (--quick: after the first pass only, over half the bytes, to stay within its minute)
-          if (cold && s.m === 1 && !(quick && pass === 1)) {
+          // (--quick: for the summary's shape only, after its first pass, over half the bytes, to stay within its minute)
+          if (cold && s.m === 1 && !(quick && (pass === 1 || s.n !== 11008))) {
             ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: memory bandwidth alongside`);
             const gbs = memoryBandwidth(quick ? ALONGSIDE_BYTES / 2 : ALONGSIDE_BYTES, quick ? 2 : 3);
             if (gbs !== null) alongside.set(key, [...(alongside.get(key) ?? []), gbs]);
