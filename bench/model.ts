@@ -301,7 +301,6 @@ export class LlamaDecoder {
     const kvDim = c.kvHeads * hd;
     const group = c.heads / c.kvHeads;
     const eps = c.normEps ?? 1e-5;
-    const scale = 1 / Math.sqrt(hd);
     const T = this.maxTokens;
     const x = this.hiddenState;
     const { xn, q, k, v, att, proj, gate, up, scores, headAcc, keyCache, valueCache, ropeCos, ropeSin } = this;
@@ -329,7 +328,7 @@ export class LlamaDecoder {
       for (let h = 0; h < c.heads; h++) {
         const qo = h * hd;
         const ko = layerBase + ((h / group) | 0) * hd;
-        attendHead(q, qo, keyCache, valueCache, ko, kvDim, hd, pos, scale, scores, headAcc);
+        attendHead(q, qo, keyCache, valueCache, ko, kvDim, hd, pos, scores, headAcc);
         for (let i = 0; i < hd; i++) att[qo + i] = headAcc[i];
       }
       matmul(L.wo, att, 1, proj);
@@ -357,7 +356,8 @@ export class LlamaDecoder {
  * One query head's attention over positions 0..pos of its KV head (keys and
  * values of position t at ko + t * kvDim): the softmax-weighted sum of the
  * values, left in headAcc[0..hd) in float64. Its own function so that V8
- * optimizes it alone, the same way on every run, instead of as part of step().
+ * optimizes it alone, the same way on every run, instead of as part of step();
+ * its arguments are typed arrays and small integers only (see scale below).
  */
 function attendHead(
   q: Float32Array,
@@ -368,10 +368,12 @@ function attendHead(
   kvDim: number,
   hd: number,
   pos: number,
-  scale: number,
   scores: Float32Array,
   headAcc: Float64Array,
 ): void {
+  // Made here rather than passed in: a float argument to a call V8 does not
+  // inline is boxed, 16 bytes of garbage per head and layer.
+  const scale = 1 / Math.sqrt(hd);
     let max = -Infinity;
     for (let t = 0; t <= pos; t++) {
       const kt = ko + t * kvDim;

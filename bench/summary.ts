@@ -94,6 +94,17 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     fig.tinyllama_q4_0_bwShare = tiny.bwShare;
   }
 
+  // The native hot path's budget: no GC and under 1 KB of JS allocation per decoded token.
+  const over = ctx.info.name === 'native' ? d.filter((r) => r.allocBytesPerToken >= 1024 || r.gcs.minor + r.gcs.major > 0) : [];
+  if (over.length) {
+    lines.push(
+      `OVER THE DECODE BUDGET (no GC, under 1 KB of JS per token): ` +
+        over.map((r) => `${r.model} ${r.type}: ${fmt(r.allocBytesPerToken)} B/token, ${r.gcs.minor + r.gcs.major} GCs`).join('; ') +
+        '.',
+    );
+  }
+  fig.decodeRowsOverBudget = over.length;
+
   const report = MATMUL_SHAPES.filter((s) => s.report);
   const rq = (th: number) => report.map((s) => mm(s.label, 'q4_0', th)?.vsF32 ?? null);
   if (rq(t1).some((v) => v !== null)) {

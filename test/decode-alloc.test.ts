@@ -10,11 +10,12 @@ import { generateLlamaWeights, LlamaDecoder, prepareWeights, type LlamaConfig, t
 import { probeTypes } from '../bench/probe';
 
 const CONFIG: LlamaConfig = {
-  name: 'test 256 x 2 layers',
+  name: 'test 256 x 8 layers',
   hidden: 256,
-  layers: 2,
-  heads: 4,
-  kvHeads: 2, // grouped-query attention: two query heads per KV head
+  // 128 head-layers: a float boxed once per head and layer (16 bytes) would make 2 KB a token.
+  layers: 8,
+  heads: 16,
+  kvHeads: 4, // grouped-query attention: four query heads per KV head
   ffn: 768,
   vocab: 1000,
   maxTokens: 256,
