@@ -195,55 +195,78 @@ void check_golden_block() {
   }
 }
 
+// nw weight rows and na activation rows of one pattern, quantized by the
+// reference kernels, with what a block of their dot products is checked with.
+struct DotRows {
+  static constexpr float kUntouched = 12345.f;  // out entries outside the block must keep it
+
+  DotRows(const KernelTable& ref, int type, int64_t k, int pattern, int nw, int na, std::mt19937& rng)
+      : ref(ref), type(type), k(k), tt(*type_traits(type)), rb(row_bytes(tt, k)),
+        ab(row_bytes(*type_traits(tt.act_type), k)), w(nw * rb), a(na * ab), dr(nw), adq(na), off(nw) {
+    for (int i = 0; i < nw; ++i) {
+      const std::vector<float> x = make(pattern, k, rng);
+      ref.type[type].quantize_row(x.data(), w.p + i * rb, k);
+      dr[i].resize(static_cast<size_t>(k));
+      ref.type[type].dequantize_row(w.p + i * rb, dr[i].data(), k);
+      off[i] = weight_offsets(type, w.p + i * rb, k);
+      if (i >= na) continue;
+      const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
+      ref.type[tt.act_type].quantize_act(act.data(), a.p + i * ab, k);
+      adq[i] = dequantize_activations(tt.act_type, a.p + i * ab, k);
+    }
+  }
+
+  // out[j * os + i] (j < na) against the scalar vec_dot of weight row i and
+  // activation row j for i < nrows; kUntouched for nrows <= i < os.
+  void check(const char* what, const char* ctx, const std::vector<float>& out, size_t os, int nrows, int na) const {
+    for (int j = 0; j < na; ++j) {
+      for (size_t i = 0; i < os; ++i) {
+        const float got = out[j * os + i];
+        if (i >= static_cast<size_t>(nrows)) {
+          if (got != kUntouched) {
+            fail(std::string(what) + " wrote outside its block " + ctx);
+            return;
+          }
+          continue;
+        }
+        double qmag = 0;
+        for (int64_t e = 0; e < k; ++e) qmag += std::fabs(static_cast<double>(adq[j][e])) * (std::fabs(dr[i][e]) + 2.0 * std::fabs(off[i][e]));
+        const float want = ref.type[type].vec_dot(k, w.p + i * rb, a.p + j * ab);
+        if (!close(got, want, 1e-5 * qmag + 1e-30)) {
+          fail(std::string(what) + " " + ctx + " (" + std::to_string(i) + "," + std::to_string(j) + ") got " + std::to_string(got) +
+               " want " + std::to_string(want));
+          return;
+        }
+      }
+    }
+  }
+
+  const KernelTable& ref;
+  const int type;
+  const int64_t k;
+  const TypeTraits& tt;
+  const size_t rb, ab;
+  Buf w, a;
+  std::vector<std::vector<float>> dr, adq, off;
+};
+
 // vec_dot_rows (the multi-row entry) against the scalar vec_dot of every
 // (weight row, activation row) pair, for nw in 1..8, na in 1..4; out entries outside
 // the nw x na block (out_stride > nw) must stay untouched.
 void check_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, int type, int64_t k, int pattern, std::mt19937& rng) {
   const TypeKernels& s = simd.type[type];
   if (!s.vec_dot_rows) return;
-  const TypeTraits& tt = *type_traits(type);
-  const TypeTraits& at = *type_traits(tt.act_type);
-  const size_t rb = row_bytes(tt, k), ab = row_bytes(at, k);
-  Buf w(8 * rb), a(4 * ab);
-  std::vector<std::vector<float>> dr(8), adq(4), off(8);
-  for (int i = 0; i < 8; ++i) {
-    const std::vector<float> x = make(pattern, k, rng);
-    ref.type[type].quantize_row(x.data(), w.p + i * rb, k);
-    dr[i].resize(static_cast<size_t>(k));
-    ref.type[type].dequantize_row(w.p + i * rb, dr[i].data(), k);
-    off[i] = weight_offsets(type, w.p + i * rb, k);
-    if (i >= 4) continue;
-    const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
-    ref.type[tt.act_type].quantize_act(act.data(), a.p + i * ab, k);
-    adq[i] = dequantize_activations(tt.act_type, a.p + i * ab, k);
-  }
+  const DotRows d(ref, type, k, pattern, 8, 4, rng);
   for (int nw = 1; nw <= 8; ++nw) {
     for (int na = 1; na <= 4; ++na) {
       const size_t os = static_cast<size_t>(nw) + 3;
-      std::vector<float> out(os * na, 12345.f);
-      s.vec_dot_rows(k, w.p, rb, nw, a.p, ab, na, out.data(), os);
+      std::vector<float> out(os * na, DotRows::kUntouched);
+      s.vec_dot_rows(k, d.w.p, d.rb, nw, d.a.p, d.ab, na, out.data(), os);
       ++g_checks;
       char ctx[160];
-      std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nw=%d na=%d]", isa_name(simd.isa), tt.name, static_cast<long long>(k),
+      std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nw=%d na=%d]", isa_name(simd.isa), d.tt.name, static_cast<long long>(k),
                     pattern_name(pattern), nw, na);
-      for (int j = 0; j < na; ++j) {
-        for (size_t i = 0; i < os; ++i) {
-          const float got = out[j * os + i];
-          if (i >= static_cast<size_t>(nw)) {
-            if (got != 12345.f) { fail(std::string("vec_dot_rows wrote outside its block ") + ctx); j = na; break; }
-            continue;
-          }
-          double qmag = 0;
-          for (int64_t e = 0; e < k; ++e) qmag += std::fabs(static_cast<double>(adq[j][e])) * (std::fabs(dr[i][e]) + 2.0 * std::fabs(off[i][e]));
-          const float want = ref.type[type].vec_dot(k, w.p + i * rb, a.p + j * ab);
-          if (!close(got, want, 1e-5 * qmag + 1e-30)) {
-            fail(std::string("vec_dot_rows ") + ctx + " (" + std::to_string(i) + "," + std::to_string(j) + ") got " +
-                 std::to_string(got) + " want " + std::to_string(want));
-            j = na;
-            break;
-          }
-        }
-      }
+      d.check("vec_dot_rows", ctx, out, os, nw, na);
     }
   }
 }
@@ -272,30 +295,22 @@ void check_all_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, std
 // must give back the same ggml bytes.
 void check_tile_dot(const KernelTable& ref, const KernelTable& simd, int type, int64_t k, int pattern, std::mt19937& rng) {
   const TileDotFn f = simd.type[type].tile_dot;
-  const TypeTraits& tt = *type_traits(type);
+  const DotRows d(ref, type, k, pattern, kTileRows, 8, rng);
+  const TypeTraits& tt = d.tt;
   const TypeTraits& at = *type_traits(tt.act_type);
-  const size_t rb = row_bytes(tt, k), ab = row_bytes(at, k);
+  const size_t rb = d.rb;
   const int64_t nb = k / tt.block_size;
-  Buf w(kTileRows * rb), tile(kTileRows * rb), back(kTileRows * rb), a(8 * ab);
-  std::vector<std::vector<float>> dr(kTileRows), adq(8), off(kTileRows);
+  const Buf& w = d.w;
+  Buf tile(kTileRows * rb), back(kTileRows * rb);
   std::vector<ActBlockMeta> meta(static_cast<size_t>(8 * nb));
-  for (int i = 0; i < kTileRows; ++i) {
-    const std::vector<float> x = make(pattern, k, rng);
-    ref.type[type].quantize_row(x.data(), w.p + i * rb, k);
-    dr[i].resize(static_cast<size_t>(k));
-    ref.type[type].dequantize_row(w.p + i * rb, dr[i].data(), k);
-    off[i] = weight_offsets(type, w.p + i * rb, k);
-    if (i >= 8) continue;
-    const std::vector<float> act = make(pattern == kZeros ? kNormal : pattern, k, rng);
-    ref.type[tt.act_type].quantize_act(act.data(), a.p + i * ab, k);
-    adq[i] = dequantize_activations(tt.act_type, a.p + i * ab, k);
+  for (int i = 0; i < 8; ++i) {
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* blk = a.p + i * ab + b * at.block_bytes;
-      uint16_t d;
-      std::memcpy(&d, blk, 2);
+      const uint8_t* blk = d.a.p + i * d.ab + b * at.block_bytes;
+      uint16_t dd;
+      std::memcpy(&dd, blk, 2);
       int32_t sum = 0;
       for (int e = 0; e < QK32; ++e) sum += static_cast<int8_t>(blk[2 + e]);
-      meta[static_cast<size_t>(i * nb + b)] = {fp16_to_f32(d), sum};
+      meta[static_cast<size_t>(i * nb + b)] = {fp16_to_f32(dd), sum};
     }
   }
   if (const InterleaveFullTileFn full = simd.type[type].interleave_full_tile) {
@@ -318,30 +333,13 @@ void check_tile_dot(const KernelTable& ref, const KernelTable& simd, int type, i
     if (!f) continue;
     for (int na = 1; na <= 8; ++na) {
       const size_t os = kTileRows + 3;
-      std::vector<float> out(os * na, 12345.f);
-      f(k, tile.p, a.p, ab, meta.data(), static_cast<size_t>(nb), na, out.data(), os, nvalid);
+      std::vector<float> out(os * na, DotRows::kUntouched);
+      f(k, tile.p, d.a.p, d.ab, meta.data(), static_cast<size_t>(nb), na, out.data(), os, nvalid);
       ++g_checks;
       char ctx[160];
       std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nvalid=%d na=%d]", isa_name(simd.isa), tt.name, static_cast<long long>(k),
                     pattern_name(pattern), nvalid, na);
-      for (int j = 0; j < na; ++j) {
-        for (size_t i = 0; i < os; ++i) {
-          const float got = out[j * os + i];
-          if (i >= static_cast<size_t>(nvalid)) {
-            if (got != 12345.f) { fail(std::string("tile_dot wrote outside its block ") + ctx); j = na; break; }
-            continue;
-          }
-          double qmag = 0;
-          for (int64_t e = 0; e < k; ++e) qmag += std::fabs(static_cast<double>(adq[j][e])) * (std::fabs(dr[i][e]) + 2.0 * std::fabs(off[i][e]));
-          const float want = ref.type[type].vec_dot(k, w.p + i * rb, a.p + j * ab);
-          if (!close(got, want, 1e-5 * qmag + 1e-30)) {
-            fail(std::string("tile_dot ") + ctx + " (" + std::to_string(i) + "," + std::to_string(j) + ") got " + std::to_string(got) +
-                 " want " + std::to_string(want));
-            j = na;
-            break;
-          }
-        }
-      }
+      d.check("tile_dot", ctx, out, os, nvalid, na);
     }
   }
 }
