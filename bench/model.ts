@@ -374,55 +374,55 @@ function attendHead(
   // Made here rather than passed in: a float argument to a call V8 does not
   // inline is boxed, 16 bytes of garbage per head and layer.
   const scale = 1 / Math.sqrt(hd);
-    let max = -Infinity;
-    for (let t = 0; t <= pos; t++) {
-      const kt = ko + t * kvDim;
-      // Four partial sums: one chain of dependent adds would leave the dot latency-bound.
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let i = 0;
-      for (; i + 4 <= hd; i += 4) {
-        s0 += q[qo + i] * keyCache[kt + i];
-        s1 += q[qo + i + 1] * keyCache[kt + i + 1];
-        s2 += q[qo + i + 2] * keyCache[kt + i + 2];
-        s3 += q[qo + i + 3] * keyCache[kt + i + 3];
-      }
-      for (; i < hd; i++) s0 += q[qo + i] * keyCache[kt + i];
-      const s = (s0 + s1 + s2 + s3) * scale;
-      scores[t] = s;
-      if (s > max) max = s;
+  let max = -Infinity;
+  for (let t = 0; t <= pos; t++) {
+    const kt = ko + t * kvDim;
+    // Four partial sums: one chain of dependent adds would leave the dot latency-bound.
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let i = 0;
+    for (; i + 4 <= hd; i += 4) {
+      s0 += q[qo + i] * keyCache[kt + i];
+      s1 += q[qo + i + 1] * keyCache[kt + i + 1];
+      s2 += q[qo + i + 2] * keyCache[kt + i + 2];
+      s3 += q[qo + i + 3] * keyCache[kt + i + 3];
     }
-    let sum = 0;
-    for (let t = 0; t <= pos; t++) {
-      const e = Math.exp(scores[t] - max);
-      scores[t] = e;
-      sum += e;
+    for (; i < hd; i++) s0 += q[qo + i] * keyCache[kt + i];
+    const s = (s0 + s1 + s2 + s3) * scale;
+    scores[t] = s;
+    if (s > max) max = s;
+  }
+  let sum = 0;
+  for (let t = 0; t <= pos; t++) {
+    const e = Math.exp(scores[t] - max);
+    scores[t] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  // Summed in float64 (headAcc), rounded to float32 once per element.
+  headAcc.fill(0, 0, hd);
+  let t = 0;
+  for (; t + 4 <= pos + 1; t += 4) {
+    // Four positions per pass over the head: a quarter of the accumulator updates.
+    const p0 = scores[t] * inv;
+    const p1 = scores[t + 1] * inv;
+    const p2 = scores[t + 2] * inv;
+    const p3 = scores[t + 3] * inv;
+    const v0 = ko + t * kvDim;
+    const v1 = v0 + kvDim;
+    const v2 = v1 + kvDim;
+    const v3 = v2 + kvDim;
+    for (let i = 0; i < hd; i++) {
+      headAcc[i] += p0 * valueCache[v0 + i] + p1 * valueCache[v1 + i] + p2 * valueCache[v2 + i] + p3 * valueCache[v3 + i];
     }
-    const inv = 1 / sum;
-    // Summed in float64 (headAcc), rounded to float32 once per element.
-    headAcc.fill(0, 0, hd);
-    let t = 0;
-    for (; t + 4 <= pos + 1; t += 4) {
-      // Four positions per pass over the head: a quarter of the accumulator updates.
-      const p0 = scores[t] * inv;
-      const p1 = scores[t + 1] * inv;
-      const p2 = scores[t + 2] * inv;
-      const p3 = scores[t + 3] * inv;
-      const v0 = ko + t * kvDim;
-      const v1 = v0 + kvDim;
-      const v2 = v1 + kvDim;
-      const v3 = v2 + kvDim;
-      for (let i = 0; i < hd; i++) {
-        headAcc[i] += p0 * valueCache[v0 + i] + p1 * valueCache[v1 + i] + p2 * valueCache[v2 + i] + p3 * valueCache[v3 + i];
-      }
-    }
-    for (; t <= pos; t++) {
-      const p = scores[t] * inv;
-      const vt = ko + t * kvDim;
-      for (let i = 0; i < hd; i++) headAcc[i] += p * valueCache[vt + i];
-    }
+  }
+  for (; t <= pos; t++) {
+    const p = scores[t] * inv;
+    const vt = ko + t * kvDim;
+    for (let i = 0; i < hd; i++) headAcc[i] += p * valueCache[vt + i];
+  }
 }
 
 function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number): void {

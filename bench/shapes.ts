@@ -20,6 +20,9 @@ function shape(m: number, k: number, n: number, role: string, report = false): M
   return { label: shapeLabel(m, k, n), role, m, k, n, report };
 }
 
+/** The batch-1 shape the summary leads with (a 7B FFN projection): the memory-bandwidth figure. */
+export const HEADLINE_SHAPE = shapeLabel(1, 4096, 11008);
+
 export const MATMUL_SHAPES: MatShape[] = [
   shape(1, 512, 512, 'report: inference', true),
   shape(4, 512, 512, 'report: small batch', true),

@@ -5,7 +5,7 @@ import type { DecodeRecord } from './sections/decode';
 import type { LoopDelayRecord } from './sections/eventloop';
 import type { MatmulRecord } from './sections/matmul';
 import type { SimdRecord } from './sections/simd';
-import { MATMUL_SHAPES } from './shapes';
+import { HEADLINE_SHAPE, MATMUL_SHAPES } from './shapes';
 
 export interface Summary {
   lines: string[];
@@ -26,7 +26,7 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     fig.bandwidthGBsAll = bw(tn);
   }
 
-  const ffn = '1x4096 @ 4096x11008';
+  const ffn = HEADLINE_SHAPE;
   const q = mm(ffn, 'q4_0', tn);
   const f32 = mm(ffn, 'f32', tn);
   if (q) {

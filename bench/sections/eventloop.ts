@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { matmul, matmulAsync, setThreads, type QuantizedMatrix } from '../../lib/index';
 import type { Context, SectionReport } from '../context';
 import { fmt, fmtMs, type Table, threadsLabel } from '../format';
-import { MATMUL_SHAPES, operands } from '../shapes';
+import { HEADLINE_SHAPE, MATMUL_SHAPES, operands } from '../shapes';
 
 export interface LoopDelayRecord {
   mode: 'idle' | 'async' | 'sync';
@@ -77,7 +77,7 @@ async function run(mode: 'idle' | 'async' | 'sync', perTask: number, w: Quantize
 
 export async function runEventLoop(ctx: Context): Promise<{ report: SectionReport; records: LoopDelayRecord[] }> {
   const ms = ctx.args.quick ? 600 : 2000;
-  const shape = MATMUL_SHAPES.find((s) => s.label === '1x4096 @ 4096x11008')!;
+  const shape = MATMUL_SHAPES.find((s) => s.label === HEADLINE_SHAPE)!;
   const op = operands(shape, ['q4_0']);
   const w = op.w.get('q4_0');
   const records: LoopDelayRecord[] = [];
