@@ -31,6 +31,6 @@ export interface Backend {
   info(): BackendInfo;
   setIsa(isa: string): void;
   setThreads(n: number): void;
-  /** Best streaming-read GB/s over a buffer of `bytes` (native only; null on the js backend). */
-  memoryBandwidth(bytes: number, reps: number): number | null;
+  /** Best streaming-read GB/s over a new buffer of `source` bytes, or over the caller's buffer (native only; null on the js backend). */
+  memoryBandwidth(source: number | Uint8Array, reps: number): number | null;
 }

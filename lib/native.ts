@@ -18,7 +18,7 @@ interface Addon {
   setIsa(isa: string): void;
   setThreads(n: number): void;
   setErrorClass(cls: new (code: string, message: string) => Error): void;
-  memoryBandwidth(bytes: number, reps: number): number;
+  memoryBandwidth(source: number | Uint8Array, reps: number): number;
 }
 
 /** The package root: the nearest folder above this file whose package.json is ours. */
@@ -59,6 +59,6 @@ export function loadNative(): Backend {
     },
     setIsa: (isa) => addon.setIsa(isa),
     setThreads: (n) => addon.setThreads(n),
-    memoryBandwidth: (bytes, reps) => addon.memoryBandwidth(bytes, reps),
+    memoryBandwidth: (source, reps) => addon.memoryBandwidth(source, reps),
   };
 }

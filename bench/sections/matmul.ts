@@ -126,6 +126,9 @@ export function runMatmul(ctx: Context): MatmulResult {
   const variants = matmulVariants(types);
   const cellsTotal = shapes.length * variants.length * ctx.threadCounts.length;
   let cells = 0;
+  // One buffer for every bandwidth measurement alongside, written once: making 256 MiB costs
+  // about 0.7 s (page faults), reading it 5-10 ms a pass.
+  let probe: Uint8Array | null = null;
   setIsa('auto');
   const isa = ctx.info.isa;
 
@@ -188,7 +191,8 @@ export function runMatmul(ctx: Context): MatmulResult {
           // (--quick: for the summary's shape only, after its first pass, over half the bytes, to stay within its minute)
           if (cold && s.m === 1 && !(quick && (pass === 1 || s.label !== HEADLINE_SHAPE))) {
             ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: memory bandwidth alongside`);
-            const gbs = memoryBandwidth(quick ? ALONGSIDE_BYTES / 2 : ALONGSIDE_BYTES, quick ? 2 : 3);
+            probe ??= new Uint8Array(quick ? ALONGSIDE_BYTES / 2 : ALONGSIDE_BYTES).fill(0x5a);
+            const gbs = memoryBandwidth(probe, quick ? 2 : 3);
             if (gbs !== null) alongside.set(key, [...(alongside.get(key) ?? []), gbs]);
           }
           const near = alongside.get(key);

@@ -268,13 +268,21 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   });
 }
 
-// memoryBandwidth(bytes, reps): best streaming-read GB/s over the thread pool.
+// memoryBandwidth(bytes | buffer: Uint8Array, reps): best streaming-read GB/s
+// over the thread pool, through a buffer of its own or the caller's.
 Napi::Value MemoryBandwidth(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    const int64_t bytes = int_arg(info, 0, "bytes"), reps = int_arg(info, 1, "reps");
-    if (bytes < (int64_t{1} << 20) || bytes > (int64_t{1} << 34) || reps < 1 || reps > 1000) {
-      throw ArgError{qk::kErrArg, "memoryBandwidth needs 1 MiB <= bytes <= 16 GiB and 1 <= reps <= 1000"};
+    const int64_t reps = int_arg(info, 1, "reps");
+    if (reps < 1 || reps > 1000) throw ArgError{qk::kErrArg, "memoryBandwidth needs 1 <= reps <= 1000"};
+    if (info.Length() > 0 && info[0].IsTypedArray()) {
+      auto buf = array_arg<uint8_t>(info, 0, "buffer", "Uint8Array");
+      if (buf.ElementLength() < (size_t{1} << 20)) throw ArgError{qk::kErrArg, "memoryBandwidth needs a buffer of at least 1 MiB"};
+      return Napi::Number::New(env, qk::stream_read_gbs(buf.Data(), buf.ElementLength(), static_cast<int>(reps)));
+    }
+    const int64_t bytes = int_arg(info, 0, "bytes");
+    if (bytes < (int64_t{1} << 20) || bytes > (int64_t{1} << 34)) {
+      throw ArgError{qk::kErrArg, "memoryBandwidth needs 1 MiB <= bytes <= 16 GiB"};
     }
     return Napi::Number::New(env, qk::stream_read_gbs(static_cast<size_t>(bytes), static_cast<int>(reps)));
   } catch (const ArgError& e) {

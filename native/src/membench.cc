@@ -36,15 +36,14 @@ void read_range(void* ctx, int64_t begin, int64_t end) {
 
 }  // namespace
 
-double stream_read_gbs(size_t bytes, int reps) {
-  constexpr int64_t kTaskBytes = 1 << 20;
-  const int64_t tasks = static_cast<int64_t>(bytes / kTaskBytes);
+constexpr int64_t kTaskBytes = 1 << 20;
+
+double stream_read_gbs(const uint8_t* data, size_t bytes, int reps) {
+  const size_t skip = (8 - reinterpret_cast<uintptr_t>(data) % 8) % 8;
+  if (data == nullptr || bytes < skip) return -1.0;
+  const int64_t tasks = static_cast<int64_t>((bytes - skip) / kTaskBytes);
   if (tasks < 1 || reps < 1) return -1.0;
-  std::unique_ptr<uint64_t[]> buf(new (std::nothrow) uint64_t[static_cast<size_t>(tasks) * (kTaskBytes / 8)]);
-  if (!buf) return -1.0;
-  // Touch every page so the timed passes read memory, not zero pages.
-  std::memset(buf.get(), 0x5A, static_cast<size_t>(tasks) * kTaskBytes);
-  ReadJob job{buf.get(), kTaskBytes / 8, {}};
+  ReadJob job{reinterpret_cast<const uint64_t*>(data + skip), kTaskBytes / 8, {}};
   double best = 0.0;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -54,6 +53,16 @@ double stream_read_gbs(size_t bytes, int reps) {
     if (gbs > best) best = gbs;
   }
   return best;
+}
+
+double stream_read_gbs(size_t bytes, int reps) {
+  const size_t words = bytes / kTaskBytes * (kTaskBytes / 8);
+  if (words == 0 || reps < 1) return -1.0;
+  std::unique_ptr<uint64_t[]> buf(new (std::nothrow) uint64_t[words]);
+  if (!buf) return -1.0;
+  // Touch every page so the timed passes read memory, not zero pages.
+  std::memset(buf.get(), 0x5A, words * 8);
+  return stream_read_gbs(reinterpret_cast<const uint8_t*>(buf.get()), words * 8, reps);
 }
 
 }  // namespace qk
