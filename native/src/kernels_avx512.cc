@@ -319,6 +319,10 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
   __m512 acc[kOuter];
   QK_UNROLL
   for (int o = 0; o < kOuter; ++o) acc[o] = _mm512_setzero_ps();
+  // Where the prefetch of each weight row stream is (longer rows, below): a
+  // row's tail blocks count as one more group.
+  const int64_t lead_groups = (nb + 15) / 16;
+  int64_t lead_set = kLeadGroups / lead_groups, lead_group = kLeadGroups % lead_groups;
   for (int64_t g = 0; g < ng; ++g) {
     const int64_t b0 = g * 16;
     // Pair scales for the group: D[o][q] dword 4l+j = d(outer o) * d(inner j) of block 4q+l.
@@ -338,12 +342,15 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
         const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
         for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);
       } else {
-        const int64_t groups = (nb + 15) / 16, t = g + kLeadGroups;  // a row's tail blocks count as a group
-        const char* ahead = reinterpret_cast<const char*>(w + 4 * (t / groups) * ws + (t % groups) * 16 * kQ40);
+        const char* ahead = reinterpret_cast<const char*>(w + 4 * lead_set * ws + lead_group * 16 * kQ40);
         QK_UNROLL
         for (int j = 0; j < 4; ++j) {
           QK_UNROLL
           for (int l = 0; l < 16 * kQ40; l += 64) _mm_prefetch(ahead + j * ws + l, _MM_HINT_T0);
+        }
+        if (++lead_group == lead_groups) {
+          lead_group = 0;
+          ++lead_set;
         }
       }
     }
