@@ -24,6 +24,7 @@ export function fmt(v: number | null | undefined, digits = 3): string {
 
 export function fmtMs(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return '-';
+  if (ms === 0) return '0'; // e.g. an event-loop delay percentile at or under the timer's own period
   if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
   if (ms >= 100) return ms.toFixed(0);
   if (ms >= 10) return ms.toFixed(1);
