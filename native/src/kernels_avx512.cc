@@ -331,13 +331,15 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
     for (int j = 0; j < 4; ++j) fi[j] = scales_nat16<kIB>(inner + j * is + b0 * kIB);
     if (!kActInner) {
       // Few activation rows: the weights stream from memory as 4 interleaved
-      // row streams, too short for the hardware prefetcher to follow. The
-      // best lead measured is about 8 groups of each stream (~9 KiB in all);
-      // further ahead is slower. Up to k = 4096 that is the next 4 rows
-      // (contiguous), fetched spread over the groups; longer rows fetch each
-      // stream 8 groups ahead, wrapping into the next 4 rows (k = 11008:
-      // 10% faster from memory than a whole 24 KiB row set ahead).
-      if (ng <= kLeadGroups) {
+      // row streams, too short for the hardware prefetcher to follow. Each
+      // stream is fetched 8 groups ahead (~9 KiB in all), wrapping into the
+      // next 4 rows; against fetching the whole next row set, in alternated
+      // runs from memory: k = 11008 +10%, 1536-3072 +2-12%; leads of
+      // 12-18 KiB were slower. Where the next row set is that lead (k = 4096)
+      // it is fetched in address order, as it was (the two measured within
+      // +-2% on 2 threads); k <= 1024 too, where fetching each stream ran
+      // 20-30% slower.
+      if (ng < 3 || ng == kLeadGroups) {
         const char* next = reinterpret_cast<const char*>(w + 4 * ws);
         const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
         for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);

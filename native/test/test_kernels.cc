@@ -273,7 +273,7 @@ void check_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, int typ
 
 void check_all_vec_dot_rows(const KernelTable& ref, const KernelTable& simd, std::mt19937& rng) {
   const int types[] = {kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K};
-  const int64_t block_ks[] = {32, 64, 128, 160, 480, 512, 544, 1024, 4096 + 32, 4096 + 480, 11008};
+  const int64_t block_ks[] = {32, 64, 128, 160, 480, 512, 544, 1024, 2048 + 32, 4096 + 32, 4096 + 480, 11008};
   const int64_t super_ks[] = {256, 512, 768, 2048, 4096 + 256};
   for (int type : types) {
     if (!simd.type[type].vec_dot_rows || !ref.type[type].quantize_row) continue;
