@@ -333,13 +333,12 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
       // Few activation rows: the weights stream from memory as 4 interleaved
       // row streams, too short for the hardware prefetcher to follow. Each
       // stream is fetched 8 groups ahead (~9 KiB in all), wrapping into the
-      // next 4 rows; against fetching the whole next row set, in alternated
-      // runs from memory: k = 11008 +10%, 1536-3072 +2-12%; leads of
-      // 12-18 KiB were slower. Where the next row set is that lead (k = 4096)
-      // it is fetched in address order, as it was (the two measured within
-      // +-2% on 2 threads); k <= 1024 too, where fetching each stream ran
-      // 20-30% slower.
-      if (ng < 3 || ng == kLeadGroups) {
+      // next 4 rows. Against fetching the whole next row set, in alternated
+      // runs from memory on 2 threads: k = 11008 +7-19%, k = 1536-3072
+      // +1-12%, k = 4096 +1-3% (on 1 thread there -7% to +3%); longer leads
+      // were no faster. Rows of k <= 1024 keep the whole next row set:
+      // fetching each stream ran 20-30% slower there.
+      if (ng < 3) {
         const char* next = reinterpret_cast<const char*>(w + 4 * ws);
         const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
         for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);
