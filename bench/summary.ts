@@ -41,6 +41,12 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     );
     const qp = mm(ffn, 'q4_0 prepared', tn);
     if (qp) lines[lines.length - 1] += ` Prepared q4_0: ${fmtMs(qp.ms)} ms, ${fmtPct(qp.bwShare)} of bandwidth, ${fmtX(qp.vsF32)} vs f32.`;
+    // The two shares disagree when the machine's bandwidth moved between section E's passes and this cell: say which way.
+    const limit = bw(tn);
+    if (q.bwAlongside && limit && q.bwAlongside > limit) {
+      lines[lines.length - 1] +=
+        ` Note: the memory was faster during this cell (${fmt(q.bwAlongside)} GB/s) than in any of the limit's passes (${fmt(limit)}), so the share of the limit flatters the kernel; the share measured alongside is the fairer figure here.`;
+    }
     fig.q4_0_prepared_ffn_bwShare = qp?.bwShare ?? null;
     fig.q4_0_ffn_bwShareBest = q.bwShareBest;
     fig.q4_0_ffn_bwShareAlongside = q.bwShareAlongside;
