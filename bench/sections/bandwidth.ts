@@ -5,7 +5,8 @@
 import { memoryBandwidth, setThreads } from '../../lib/index';
 import type { Bandwidth, Context, SectionReport } from '../context';
 import { fmt, fmtPct, type Table, threadsLabel } from '../format';
-import type { MatmulRecord } from './matmul';
+import { alongsideProbe, type MatmulRecord } from './matmul';
+import { HEADLINE_SHAPE } from '../shapes';
 import type { DecodeRecord } from './decode';
 
 /**
@@ -90,11 +91,14 @@ export function bandwidthSection(ctx: Context, matmuls: MatmulRecord[], decodes:
       rows: decodes.map((d) => [d.model, d.type, fmt(d.msPerToken), fmt(d.weightGBs), fmtPct(d.bwShare)]),
     });
   }
+  const full = alongsideProbe(false);
+  const quick = alongsideProbe(true);
   const notes = [
     'GB/s and % are of the median call; "best call" is the fastest call against the same limit, which is itself the best pass: best against best. ' +
       'On a shared machine the two bracket what the kernel does.',
-    '"alongside": the median call against the bandwidth measured right after each of the cell\'s two passes in section B (the same loop, best of its passes over ' +
-      'one 256 MiB buffer made once for the section; the median of the two; --quick: once, over 128 MiB, at 1x4096 @ 4096x11008 only): the kernel and the memory under the same conditions, where the limit column compares it with the best moment of the whole run.',
+    `"alongside": the median call against the bandwidth measured right after each of the cell's two passes in section B (the same loop, best of ${full.reps} passes over ` +
+      `one ${fmt(full.bytes / 2 ** 20)} MiB buffer made once for the section; the median of the two; --quick: once, best of ${quick.reps} over ${fmt(quick.bytes / 2 ** 20)} MiB, ` +
+      `at ${HEADLINE_SHAPE} only): the kernel and the memory under the same conditions, where the limit column compares it with the best moment of the whole run.`,
     'A share near 100% means the kernel is as fast as the memory: the 4-bit path wins because it streams ~7x fewer bytes than f32, not because it computes faster.',
   ];
   const records = bws.map((b) => ({ ...b }));

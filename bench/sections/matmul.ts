@@ -58,8 +58,13 @@ const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
 export function matmulVariants(types: readonly WeightType[]): string[] {
   return types.flatMap((t) => (INTERLEAVED_TYPES.includes(t) ? [t, `${t} prepared`] : [t]));
 }
-/** The buffer of the bandwidth measurements taken alongside the batch-1 cells (section E's loop). */
-const ALONGSIDE_BYTES = 256 * 2 ** 20;
+/**
+ * The bandwidth measurements taken alongside the batch-1 cells (section E's loop over one buffer
+ * made once): its size and the passes of each, best taken. --quick takes one, at the headline shape.
+ */
+export function alongsideProbe(quick: boolean): { bytes: number; reps: number } {
+  return quick ? { bytes: 128 * 2 ** 20, reps: 2 } : { bytes: 256 * 2 ** 20, reps: 3 };
+}
 /** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
 const UNCACHEABLE_BYTES = 64 * 2 ** 20;
 
@@ -129,6 +134,7 @@ export function runMatmul(ctx: Context): MatmulResult {
   // One buffer for every bandwidth measurement alongside, written once: making 256 MiB costs
   // about 0.7 s (page faults), reading it 5-10 ms a pass.
   let probe: Uint8Array | null = null;
+  const along = alongsideProbe(quick);
   setIsa('auto');
   const isa = ctx.info.isa;
 
@@ -191,8 +197,8 @@ export function runMatmul(ctx: Context): MatmulResult {
           // (--quick: for the summary's shape only, after its first pass, over half the bytes, to stay within its minute)
           if (cold && s.m === 1 && !(quick && (pass === 1 || s.label !== HEADLINE_SHAPE))) {
             ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: memory bandwidth alongside`);
-            probe ??= new Uint8Array(quick ? ALONGSIDE_BYTES / 2 : ALONGSIDE_BYTES).fill(0x5a);
-            const gbs = memoryBandwidth(probe, quick ? 2 : 3);
+            probe ??= new Uint8Array(along.bytes).fill(0x5a);
+            const gbs = memoryBandwidth(probe, along.reps);
             if (gbs !== null) alongside.set(key, [...(alongside.get(key) ?? []), gbs]);
           }
           const near = alongside.get(key);
