@@ -33,23 +33,25 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     const q1 = mm(ffn, 'q4_0', t1);
     const f1 = mm(ffn, 'f32', t1);
     lines.push(
-      `q4_0 ${ffn}, ${threadsLabel(tn)}: ${fmtMs(q.ms)} ms (median), ${fmt(q.weightGBs)} GB/s of weights = ${fmtPct(q.bwShare)} of the measured bandwidth ` +
-        `(fastest call ${fmtMs(q.minMs)} ms = ${fmtPct(q.bwShareBest)}, against the best bandwidth pass; ` +
-        `${fmtPct(q.bwShareAlongside)} of the ${fmt(q.bwAlongside)} GB/s measured alongside it); ` +
+      `q4_0 ${ffn}, ${threadsLabel(tn)}: ${fmtMs(q.ms)} ms (median), ${fmt(q.weightGBs)} GB/s of weights; ` +
+        `paired with reads of the same bytes at the same moments, ${fmtPct(q.bwSharePaired)} of the memory's read speed (${fmt(q.pairedReadGBs)} GB/s, ${q.pairs} pairs); ` +
+        `against the run's best bandwidth pass, ${fmtPct(q.bwShare)} (fastest call ${fmtMs(q.minMs)} ms: ${fmtPct(q.bwShareBest)}); ` +
         `${fmtX(q.vsF32)} faster than f32 (${fmtMs(f32?.ms)} ms)` +
-        (q1 && tn !== t1 ? `. 1 thread: ${fmtMs(q1.ms)} ms, ${fmtPct(q1.bwShare)} of bandwidth, ${fmtX(q1.vsF32)} vs f32 (${fmtMs(f1?.ms)} ms).` : '.'),
+        (q1 && tn !== t1 ? `. 1 thread: ${fmtMs(q1.ms)} ms, ${fmtPct(q1.bwSharePaired)} paired, ${fmtPct(q1.bwShare)} of the best pass, ${fmtX(q1.vsF32)} vs f32 (${fmtMs(f1?.ms)} ms).` : '.'),
     );
     const qp = mm(ffn, 'q4_0 prepared', tn);
-    if (qp) lines[lines.length - 1] += ` Prepared q4_0: ${fmtMs(qp.ms)} ms, ${fmtPct(qp.bwShare)} of bandwidth, ${fmtX(qp.vsF32)} vs f32.`;
-    // The two shares disagree when the machine's bandwidth moved between section E's passes and this cell: say which way.
+    if (qp) lines[lines.length - 1] += ` Prepared q4_0: ${fmtMs(qp.ms)} ms, ${fmtPct(qp.bwSharePaired)} paired, ${fmtPct(qp.bwShare)} of the best pass, ${fmtX(qp.vsF32)} vs f32.`;
+    // The shares disagree when the machine's bandwidth moved between section E's passes and this cell: say which way.
     const limit = bw(tn);
-    if (q.bwAlongside && limit && q.bwAlongside > limit) {
+    if (q.pairedReadGBs && limit && q.pairedReadGBs > limit) {
       lines[lines.length - 1] +=
-        ` Note: the memory was faster during this cell (${fmt(q.bwAlongside)} GB/s) than in any of the limit's passes (${fmt(limit)}), so the share of the limit flatters the kernel; the share measured alongside is the fairer figure here.`;
+        ` Note: the memory was faster during this cell (${fmt(q.pairedReadGBs)} GB/s) than in any of the limit's passes (${fmt(limit)}), so the share of the limit flatters the kernel.`;
     }
     fig.q4_0_prepared_ffn_bwShare = qp?.bwShare ?? null;
     fig.q4_0_ffn_bwShareBest = q.bwShareBest;
-    fig.q4_0_ffn_bwShareAlongside = q.bwShareAlongside;
+    fig.q4_0_ffn_bwSharePaired = q.bwSharePaired;
+    fig.q4_0_ffn_pairedReadGBs = q.pairedReadGBs;
+    fig.q4_0_ffn_bwSharePaired1 = q1?.bwSharePaired ?? null;
     fig.q4_0_ffn_ms = q.ms;
     fig.q4_0_ffn_bwShare = q.bwShare;
     fig.q4_0_ffn_vsF32 = q.vsF32;

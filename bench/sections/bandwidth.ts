@@ -5,8 +5,7 @@
 import { memoryBandwidth, setThreads } from '../../lib/index';
 import type { Bandwidth, Context, SectionReport } from '../context';
 import { fmt, fmtPct, type Table, threadsLabel } from '../format';
-import { alongsideProbe, type MatmulRecord } from './matmul';
-import { HEADLINE_SHAPE } from '../shapes';
+import { pairsPerPass, type MatmulRecord } from './matmul';
 import type { DecodeRecord } from './decode';
 
 /**
@@ -74,13 +73,13 @@ export function bandwidthSection(ctx: Context, matmuls: MatmulRecord[], decodes:
       const [shape, type] = key.split('|');
       const r1 = cold.find((r) => r.shape === shape && r.type === type && r.threads === t1);
       const rn = cold.find((r) => r.shape === shape && r.type === type && r.threads === tn);
-      const along = (r: MatmulRecord | undefined) => (r?.bwAlongside ? `${fmtPct(r.bwShareAlongside)} of ${fmt(r.bwAlongside)}` : '-');
+      const along = (r: MatmulRecord | undefined) => (r?.pairedReadGBs ? `${fmtPct(r.bwSharePaired)} of ${fmt(r.pairedReadGBs)}` : '-');
       const cells = [shape, type, fmt(r1?.weightGBs), fmtPct(r1?.bwShare ?? null), fmtPct(r1?.bwShareBest ?? null), along(r1)];
       if (both) cells.push(fmt(rn?.weightGBs), fmtPct(rn?.bwShare ?? null), fmtPct(rn?.bwShareBest ?? null), along(rn));
       return cells;
     });
-    const headers = ['batch-1 matmul (B)', 'type', `GB/s x${t1}`, `% of ${fmt(bw(t1))}`, 'best call', 'alongside'];
-    if (both) headers.push(`GB/s x${tn}`, `% of ${fmt(bw(tn))}`, 'best call', 'alongside');
+    const headers = ['batch-1 matmul (B)', 'type', `GB/s x${t1}`, `% of ${fmt(bw(t1))}`, 'best call', 'paired'];
+    if (both) headers.push(`GB/s x${tn}`, `% of ${fmt(bw(tn))}`, 'best call', 'paired');
     tables.push({ title: 'Batch-1 matmul: weight bytes streamed per second, as a share of the limit', headers, rows, align: ['l', 'l'] });
   }
   if (decodes.length) {
@@ -91,14 +90,12 @@ export function bandwidthSection(ctx: Context, matmuls: MatmulRecord[], decodes:
       rows: decodes.map((d) => [d.model, d.type, fmt(d.msPerToken), fmt(d.weightGBs), fmtPct(d.bwShare)]),
     });
   }
-  const full = alongsideProbe(false);
-  const quick = alongsideProbe(true);
   const notes = [
     'GB/s and % are of the median call; "best call" is the fastest call against the same limit, which is itself the best pass: best against best. ' +
-      'On a shared machine the two bracket what the kernel does.',
-    `"alongside": the median call against the bandwidth measured right after each of the cell's two passes in section B (the same loop, best of ${full.reps} passes over ` +
-      `one ${fmt(full.bytes / 2 ** 20)} MiB buffer made once for the section; the median of the two; --quick: once, best of ${quick.reps} over ${fmt(quick.bytes / 2 ** 20)} MiB, ` +
-      `at ${HEADLINE_SHAPE} only): the kernel and the memory under the same conditions, where the limit column compares it with the best moment of the whole run.`,
+      'Both compare a call at one moment with the memory at its best moment of the run; on a shared machine whose bandwidth drifts, they bracket what the kernel does.',
+    `"paired": the kernel against the memory at the same moments. In section B, each cell's calls alternate with the same streaming-read loop over another copy of the same matrix ` +
+      `(whole MiBs of it; up to ${pairsPerPass(false)} pairs in each of the cell's two passes, --quick ${pairsPerPass(true)} in each, the order swapped every pair, both timed in JS around one call): ` +
+      'the median over the pairs of kernel GB/s / read GB/s, and the median read GB/s. Drift slower than a millisecond cancels out of each pair.',
     'A share near 100% means the kernel is as fast as the memory: the 4-bit path wins because it streams ~7x fewer bytes than f32, not because it computes faster.',
   ];
   const records = bws.map((b) => ({ ...b }));

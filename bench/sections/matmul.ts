@@ -36,14 +36,17 @@ export interface MatmulRecord {
   /** the same for the fastest call: the bandwidth is the best of its passes, so best against best */
   bwShareBest: number | null;
   /**
-   * Batch-1 cold shapes: the memory read bandwidth measured alongside this cell (the same
-   * streaming-read loop as section E, right after each of the cell's two passes), GB/s: the
-   * median of those measurements. A shared machine's bandwidth drifts over a run; this one is
-   * taken under the conditions the kernel met.
+   * Batch-1 cold shapes: the read bandwidth paired with this cell's calls, GB/s (median). Kernel
+   * calls alternate with section E's streaming-read loop over another copy of the same matrix, so
+   * each ratio compares the kernel and the memory within a millisecond of each other, over the same
+   * bytes and pages: the machine's drift over a run (this 2-core VM has gone from 39 to 75 GB/s)
+   * cancels out of it.
    */
-  bwAlongside: number | null;
-  /** weightGBs / bwAlongside */
-  bwShareAlongside: number | null;
+  pairedReadGBs: number | null;
+  /** median over the pairs of (kernel GB/s / read GB/s) */
+  bwSharePaired: number | null;
+  /** pairs behind bwSharePaired */
+  pairs: number;
   /** f32 time / this time */
   vsF32: number | null;
   /** ||y - y_f32|| / ||y_f32|| */
@@ -58,12 +61,9 @@ const QUICK_TYPES: WeightType[] = ['f32', 'q8_0', 'q4_0', 'q4_k'];
 export function matmulVariants(types: readonly WeightType[]): string[] {
   return types.flatMap((t) => (INTERLEAVED_TYPES.includes(t) ? [t, `${t} prepared`] : [t]));
 }
-/**
- * The bandwidth measurements taken alongside the batch-1 cells (section E's loop over one buffer
- * made once): its size and the passes of each, best taken. --quick takes one, at the headline shape.
- */
-export function alongsideProbe(quick: boolean): { bytes: number; reps: number } {
-  return quick ? { bytes: 128 * 2 ** 20, reps: 2 } : { bytes: 256 * 2 ** 20, reps: 3 };
+/** Pairs of (kernel call, read of the same bytes) per pass of a batch-1 cold cell. */
+export function pairsPerPass(quick: boolean): number {
+  return quick ? 8 : 20;
 }
 /** A matrix this large outgrows any cache by itself (Zen 5: 32 MB of L3 per CCD): no copies needed. */
 const UNCACHEABLE_BYTES = 64 * 2 ** 20;
@@ -93,6 +93,63 @@ class Arena {
   free(): void {
     this.buf = null;
   }
+}
+
+/** Cells slower than this a call are not memory-bound: no pairs. */
+const PAIRED_MAX_MS = 50;
+
+interface Pair {
+  kernelGBs: number;
+  readGBs: number;
+}
+
+/**
+ * Alternates kernel calls with section E's streaming-read loop over the same bytes, timed alike
+ * (in JS, around one call each), the order swapped every pair. `views` are the copies the kernel
+ * rotates over (or the one matrix when it outgrows every cache). The two take turns along the
+ * copies, so every copy is read again only after all the others: both stream from memory.
+ * At least 4 pairs, then until `count` or the budget.
+ */
+function measurePairs(call: (i: number) => void, views: QuantizedMatrix[], count: number, budgetMs: number): Pair[] {
+  const c = views.length;
+  const bytes = views[0].data.byteLength;
+  // The loop reads whole MiBs from the first 8-byte boundary (V8 backing stores are 8-aligned).
+  const readView = (i: number) => {
+    const d = views[i % c].data;
+    const skip = (8 - (d.byteOffset % 8)) % 8;
+    return d.subarray(skip, skip + Math.floor((d.byteLength - skip) / 2 ** 20) * 2 ** 20);
+  };
+  if (readView(0).byteLength === 0) return [];
+  // One untimed sweep sets the order: whatever the cell's last calls left in cache is gone after it.
+  for (let i = 0; i < c; i++) memoryBandwidth(readView(i), 1);
+  const out: Pair[] = [];
+  const start = performance.now();
+  for (let p = 0; p < count && (out.length < 4 || performance.now() - start < budgetMs); p++) {
+    const [first, second] = [2 * p, 2 * p + 1];
+    let tk: number;
+    let tr: number;
+    let t0: number;
+    let rv: Uint8Array;
+    if (p % 2 === 0) {
+      t0 = performance.now();
+      call(first);
+      tk = performance.now() - t0;
+      rv = readView(second);
+      t0 = performance.now();
+      memoryBandwidth(rv, 1);
+      tr = performance.now() - t0;
+    } else {
+      rv = readView(first);
+      t0 = performance.now();
+      memoryBandwidth(rv, 1);
+      tr = performance.now() - t0;
+      t0 = performance.now();
+      call(second);
+      tk = performance.now() - t0;
+    }
+    out.push({ kernelGBs: bytes / (tk * 1e6), readGBs: rv.byteLength / (tr * 1e6) });
+  }
+  return out;
 }
 
 function relError(y: Float32Array, ref: Float32Array): number {
@@ -131,10 +188,7 @@ export function runMatmul(ctx: Context): MatmulResult {
   const variants = matmulVariants(types);
   const cellsTotal = shapes.length * variants.length * ctx.threadCounts.length;
   let cells = 0;
-  // One buffer for every bandwidth measurement alongside, written once: making 256 MiB costs
-  // about 0.7 s (page faults), reading it 5-10 ms a pass.
-  let probe: Uint8Array | null = null;
-  const along = alongsideProbe(quick);
+  const pairsEach = pairsPerPass(quick);
   setIsa('auto');
   const isa = ctx.info.isa;
 
@@ -155,7 +209,7 @@ export function runMatmul(ctx: Context): MatmulResult {
     const cold = streamsFromMemory(s);
     const byKey = new Map<string, MatmulRecord>();
     const samples = new Map<string, number[]>();
-    const alongside = new Map<string, number[]>();
+    const paired = new Map<string, Pair[]>();
     const macs = s.m * s.k * s.n;
     // Two passes over the types, half the budget each, samples pooled: a burst of load on a shared
     // machine then spreads over the types instead of landing on one (the ratios are what matters).
@@ -194,15 +248,12 @@ export function runMatmul(ctx: Context): MatmulResult {
           const all = [...(samples.get(key) ?? []), ...tm.all];
           samples.set(key, all);
           const ms = median(all);
-          // (--quick: for the summary's shape only, after its first pass, over half the bytes, to stay within its minute)
-          if (cold && s.m === 1 && !(quick && (pass === 1 || s.label !== HEADLINE_SHAPE))) {
-            ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: memory bandwidth alongside`);
-            probe ??= new Uint8Array(along.bytes).fill(0x5a);
-            const gbs = memoryBandwidth(probe, along.reps);
-            if (gbs !== null) alongside.set(key, [...(alongside.get(key) ?? []), gbs]);
+          if (cold && s.m === 1 && ms < PAIRED_MAX_MS) {
+            ctx.progress.update('B', cells / cellsTotal, `B: ${s.label} ${t} x${threads}: paired with reads of the same bytes`);
+            const got = measurePairs((i) => matmul(views[i % c], op.x, s.m, out), views, pairsEach, budgetMs / 2);
+            paired.set(key, [...(paired.get(key) ?? []), ...got]);
           }
-          const near = alongside.get(key);
-          const bwAlongside = near?.length ? median(near) : null;
+          const pairs = paired.get(key) ?? [];
           perMac.set(key, ms / macs);
           const weightGBs = w.data.byteLength / (ms * 1e6);
           const r: MatmulRecord = {
@@ -223,8 +274,9 @@ export function runMatmul(ctx: Context): MatmulResult {
             weightGBs,
             bwShare: null, // set from the final bandwidth (section E)
             bwShareBest: null,
-            bwAlongside,
-            bwShareAlongside: bwAlongside ? weightGBs / bwAlongside : null,
+            pairedReadGBs: pairs.length ? median(pairs.map((p) => p.readGBs)) : null,
+            bwSharePaired: pairs.length ? median(pairs.map((p) => p.kernelGBs / p.readGBs)) : null,
+            pairs: pairs.length,
             vsF32: null,
             relErr: t === 'f32' ? 0 : relError(out, ref),
             cold,
