@@ -198,16 +198,6 @@ float dot_q4_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {
 // then one cvt + one FMA with the pair scales. Each unpacked weight block is
 // reused for every activation row and vice versa.
 
-// Quartet of 16-byte pieces (p + s*l) into lane l, by broadcasts (load port)
-// and blends rather than lane inserts (shuffle port).
-template <int kStride>
-inline __m512i bcast4(const uint8_t* p) {
-  __m512i z = _mm512_broadcast_i32x4(loadu128(p));
-  z = _mm512_mask_broadcast_i32x4(z, 0x00F0, loadu128(p + kStride));
-  z = _mm512_mask_broadcast_i32x4(z, 0x0F00, loadu128(p + 2 * kStride));
-  return _mm512_mask_broadcast_i32x4(z, 0xF000, loadu128(p + 3 * kStride));
-}
-
 struct WQuart { __m512i lo, hi; };
 struct AQuart { __m512i ylo, yhi, corr; };
 
@@ -298,16 +288,6 @@ inline __m128 lanes_sum(__m512 v) {
 
 // kActInner: the 4 inner rows are activation rows and the kOuter outer rows
 // weight rows; else the 4 inner rows are weight rows, the outer activation rows.
-#if defined(__clang__)
-#define QK_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define QK_UNROLL _Pragma("GCC unroll 16")
-#else
-#define QK_UNROLL
-#endif
-
-// Prefetch lead of each weight row stream in rows_q4_0, in 16-block groups.
-constexpr int64_t kLeadGroups = 8;
 
 template <bool kVnni, bool kActInner, int kOuter>
 void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t as, float* out, size_t os) {
@@ -319,42 +299,14 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
   __m512 acc[kOuter];
   QK_UNROLL
   for (int o = 0; o < kOuter; ++o) acc[o] = _mm512_setzero_ps();
-  // Where the prefetch of each weight row stream is (longer rows, below): a
-  // row's tail blocks count as one more group.
-  const int64_t lead_groups = (nb + 15) / 16;
-  int64_t lead_set = kLeadGroups / lead_groups, lead_group = kLeadGroups % lead_groups;
+  PrefetchLead lead = prefetch_lead(nb);
   for (int64_t g = 0; g < ng; ++g) {
     const int64_t b0 = g * 16;
     // Pair scales for the group: D[o][q] dword 4l+j = d(outer o) * d(inner j) of block 4q+l.
     __m512 fi[4], D[kOuter][4];
     QK_UNROLL
     for (int j = 0; j < 4; ++j) fi[j] = scales_nat16<kIB>(inner + j * is + b0 * kIB);
-    if (!kActInner) {
-      // Few activation rows: the weights stream from memory as 4 interleaved
-      // row streams, too short for the hardware prefetcher to follow. Each
-      // stream is fetched 8 groups ahead (~9 KiB in all), wrapping into the
-      // next 4 rows. Against fetching the whole next row set, in alternated
-      // runs from memory on 2 threads: k = 11008 +7-19%, k = 1536-3072
-      // +1-12%, k = 4096 +1-3% (on 1 thread there -7% to +3%); longer leads
-      // were no faster. Rows of k <= 1024 keep the whole next row set:
-      // fetching each stream ran 20-30% slower there.
-      if (ng < 3) {
-        const char* next = reinterpret_cast<const char*>(w + 4 * ws);
-        const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
-        for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);
-      } else {
-        const char* ahead = reinterpret_cast<const char*>(w + 4 * lead_set * ws + lead_group * 16 * kQ40);
-        QK_UNROLL
-        for (int j = 0; j < 4; ++j) {
-          QK_UNROLL
-          for (int l = 0; l < 16 * kQ40; l += 64) _mm_prefetch(ahead + j * ws + l, _MM_HINT_T0);
-        }
-        if (++lead_group == lead_groups) {
-          lead_group = 0;
-          ++lead_set;
-        }
-      }
-    }
+    if (!kActInner) prefetch_row_set<kQ40>(w, ws, g, ng, lead);
     __m512 all[4];
     QK_UNROLL
     for (int q = 0; q < 4; ++q) {

@@ -1,6 +1,6 @@
 // AVX-512 (F, BW, VL, DQ; optionally VNNI) kernels for q5_0, q5_1 and the
-// K-quants q4_K, q5_K, q6_K (x86-64 only): vec_dot and vec_dot_f32, filled
-// on top of the AVX-512 table; the entries not set here (dequantize_row, the
+// K-quants q4_K, q5_K, q6_K (x86-64 only): vec_dot and vec_dot_f32 (and
+// vec_dot_rows for q5_0/q5_1), filled on top of the AVX-512 table; the entries not set here (dequantize_row, the
 // q8_K activation quantizer) stay the AVX2 ones of kernels_avx2_k.cc.
 //
 // Same build rules as kernels_avx512.cc: global flags only, the ISA enabled
@@ -257,58 +257,73 @@ float dot_q6_K_f32(int64_t k, const uint8_t* w, const float* x) {
 
 // ---- q5_0 / q5_1 --------------------------------------------------------------
 //
-// Two blocks per zmm in element order (block b in bytes 0..31, block b+1 in
-// 32..63): the 16 nibble bytes of each block broadcast to both 128-bit lanes
-// of its half, the upper lane shifted right by 4, masked; the two 32-bit qh
-// words are the byte mask (bit e of the 64-bit mask = fifth bit of element e)
-// under which 16 is added. Levels u are unsigned (0..31):
-//   q5_1: S = sum u*y;  q5_0: S = sum u*y - 16 * sum y.
-// Pairs are folded into quartets (128-bit lane l = block l, four partial sums
-// each), four quartets into the 16 block sums of a group, in the order of
-// kernels_avx512.cc's reduce4, and the fp16 scales gathered into the same
-// order (Perm16, as there); one cvt + one FMA per 16 blocks.
+// Quartets of blocks, as q4_0 in kernels_avx512.cc: 128-bit lane l holds
+// block l of four, one vector its elements 0..15 (low nibbles), another
+// 16..31 (high nibbles), each against the matching 16 activation bytes, so a
+// dot product leaves 4 partial sums of block l in lane l with no folding.
+// The fifth bits: the 4 qh bytes, broadcast to the lanes like the nibbles,
+// are spread one byte per element by a shuffle and tested against the
+// element's bit; 16 is added where it is set. Levels u are unsigned (0..31):
+//   q5_1: S = sum u*y;  q5_0: S = sum u*y - 16 * sum y,
+// the -16 * sum y of an activation quartet computed once for all the weight
+// rows of a pass. Four quartets fold (reduce4) into the 16 block sums of a
+// group, the fp16 scales gathered in the same order (Perm16); one cvt + one
+// FMA per 16 blocks and row.
+//
+// Batch 1 runs 4 weight rows a pass (vec_dot_rows), prefetched as q4_0's.
+// Against the former kernel (two blocks per vector, the fifth bits as a mask
+// moved from general registers, the halves folded by shuffles, one row at a
+// time), alternated in one process, weights from memory: 2 threads, q5_0
+// 1.19-1.38x (to 37-42 GB/s), q5_1 1.57-2.06x (to 37-42 GB/s); 1 thread at
+// 1x4096 @ 4096x11008 1.24x and 1.64x (to 21-22 GB/s).
 constexpr int kQ50 = sizeof(BlockQ5_0), kQ51 = sizeof(BlockQ5_1), kQ80 = sizeof(BlockQ8_0), kQ81 = sizeof(BlockQ8_1);
 
 inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 
-template <int kStride, int kQh, int kQs>
-inline __m512i q5_pair_levels(const uint8_t* w) {
-  const __m256i lo = _mm256_broadcastsi128_si256(load128(w + kQs));
-  const __m256i hi = _mm256_broadcastsi128_si256(load128(w + kStride + kQs));
-  const __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-  const __m512i nib = _mm512_and_si512(_mm512_mask_srli_epi16(x, 0xFF00FF00u, x, 4), _mm512_set1_epi8(0x0F));
-  const __mmask64 bits = static_cast<__mmask64>(ld_u32(w + kQh)) | (static_cast<__mmask64>(ld_u32(w + kStride + kQh)) << 32);
-  return _mm512_mask_add_epi8(nib, bits, nib, _mm512_set1_epi8(0x10));
+struct Q5Quart { __m512i lo, hi; };
+struct Q8Quart { __m512i lo, hi, corr; };
+
+template <bool kQ50Type>
+inline Q5Quart q5_quart(const uint8_t* w) {
+  constexpr int kW = kQ50Type ? kQ50 : kQ51, kQh = kQ50Type ? 2 : 4, kQs = kQ50Type ? 6 : 8;
+  const __m512i z = bcast4<kW>(w + kQs), h = bcast4<kW>(w + kQh);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), e16 = _mm512_set1_epi8(0x10);
+  // Element j of a lane's low vector takes bit j of qh (byte j / 8), of its high vector bit 16 + j.
+  const __m512i sel_lo = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  const __m512i sel_hi = _mm512_broadcast_i32x4(_mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m512i bit = _mm512_broadcast_i32x4(_mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128));
+  const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+  return {_mm512_mask_add_epi8(lo, _mm512_test_epi8_mask(_mm512_shuffle_epi8(h, sel_lo), bit), lo, e16),
+          _mm512_mask_add_epi8(hi, _mm512_test_epi8_mask(_mm512_shuffle_epi8(h, sel_hi), bit), hi, e16)};
 }
 
-template <int kAStride, int kAQs>
-inline __m512i act_pair(const uint8_t* a) {
-  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(a + kAQs)), load256(a + kAStride + kAQs), 1);
-}
-
-// int32 lanes: 0..7 sum to S of the first block, 8..15 of the second.
+// An activation quartet (q8_0 for q5_0, q8_1 for q5_1); corr = -16 * sum y for q5_0, else 0.
 template <bool kQ50Type, bool kVnni>
-inline __m512i q5_pair_dot(const uint8_t* w, const uint8_t* a) {
-  constexpr int kW = kQ50Type ? kQ50 : kQ51, kA = kQ50Type ? kQ80 : kQ81;
-  const __m512i u = kQ50Type ? q5_pair_levels<kW, 2, 6>(w) : q5_pair_levels<kW, 4, 8>(w);
-  const __m512i y = act_pair<kA, kA - 32>(a);
-  const __m512i e16 = _mm512_set1_epi8(16);
-  if (kVnni) {
-    const __m512i s = dpbusd(_mm512_setzero_si512(), u, y);
-    return kQ50Type ? _mm512_sub_epi32(s, dpbusd(_mm512_setzero_si512(), e16, y)) : s;
+inline Q8Quart q8_quart(const uint8_t* a) {
+  constexpr int kA = kQ50Type ? kQ80 : kQ81, kYs = kA - 32;
+  Q8Quart r{bcast4<kA>(a + kYs), bcast4<kA>(a + kYs + 16), _mm512_setzero_si512()};
+  if (kQ50Type) {
+    const __m512i e16 = _mm512_set1_epi8(16);
+    __m512i sum16;
+    if (kVnni) {
+      sum16 = dpbusd(dpbusd(_mm512_setzero_si512(), e16, r.lo), e16, r.hi);
+    } else {
+      // int16: two pair sums of 16 * |y| <= 2 * 2 * 16 * 128 < 2^15.
+      const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(e16, r.lo), _mm512_maddubs_epi16(e16, r.hi));
+      sum16 = _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+    }
+    r.corr = _mm512_sub_epi32(_mm512_setzero_si512(), sum16);
   }
-  // int16 pair sums: |2*31*128| + |2*16*128| < 2^15.
-  __m512i p = _mm512_maddubs_epi16(u, y);
-  if (kQ50Type) p = _mm512_sub_epi16(p, _mm512_maddubs_epi16(e16, y));
-  return _mm512_madd_epi16(p, _mm512_set1_epi16(1));
+  return r;
 }
 
-template <bool kQ50Type, bool kVnni>
-inline __m512i q5_core4(const uint8_t* w, const uint8_t* a) {
-  constexpr int kW = kQ50Type ? kQ50 : kQ51, kA = kQ50Type ? kQ80 : kQ81;
-  const __m512i p = q5_pair_dot<kQ50Type, kVnni>(w, a);
-  const __m512i q = q5_pair_dot<kQ50Type, kVnni>(w + 2 * kW, a + 2 * kA);
-  return _mm512_add_epi32(_mm512_shuffle_i64x2(p, q, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i64x2(p, q, _MM_SHUFFLE(3, 1, 3, 1)));
+// Lane l: 4 partial sums whose total is the exact S of block l.
+template <bool kVnni>
+inline __m512i q5_quart_dot(const Q5Quart& w, const Q8Quart& a) {
+  if (kVnni) return dpbusd(dpbusd(a.corr, w.lo, a.lo), w.hi, a.hi);
+  // int16: each maddubs pair <= 2 * 31 * 128, two of them summed stay < 2^15.
+  const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(w.lo, a.lo), _mm512_maddubs_epi16(w.hi, a.hi));
+  return _mm512_add_epi32(a.corr, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
 }
 
 // Dword permutes collecting one 16-bit field (byte kField of each block,
@@ -370,41 +385,73 @@ inline int q5_block_dot(const uint8_t* w, const uint8_t* a) {
   return hsum8_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
 
-template <bool kVnni>
-float dot_q5_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m512 acc = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 16 <= nb; b += 16, w += 16 * kQ50, a += 16 * kQ80) {
-    const __m512i s = reduce4(q5_core4<true, kVnni>(w, a), q5_core4<true, kVnni>(w + 4 * kQ50, a + 4 * kQ80),
-                              q5_core4<true, kVnni>(w + 8 * kQ50, a + 8 * kQ80), q5_core4<true, kVnni>(w + 12 * kQ50, a + 12 * kQ80));
-    const __m512 dx = low_halves_ps(gather_fields16<kQ50, 0>(w));
-    const __m512 dy = low_halves_ps(gather_fields16<kQ80, 0>(a));
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc);
+// kRows weight rows (ws bytes apart) against one activation row: out[r].
+// Four rows stream side by side with software prefetch (prefetch_row_set).
+template <bool kQ50Type, bool kVnni, int kRows>
+void rows_q5(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
+  constexpr int kW = kQ50Type ? kQ50 : kQ51, kA = kQ50Type ? kQ80 : kQ81;
+  const int64_t nb = k / QK32, ng = nb / 16;
+  __m512 acc[kRows], accm[kRows];
+  QK_UNROLL
+  for (int r = 0; r < kRows; ++r) acc[r] = accm[r] = _mm512_setzero_ps();
+  PrefetchLead lead = prefetch_lead(nb);
+  for (int64_t g = 0; g < ng; ++g) {
+    const int64_t b0 = g * 16;
+    if (kRows == 4) prefetch_row_set<kW>(w, ws, g, ng, lead);
+    __m512i v[kRows][4];
+    QK_UNROLL
+    for (int q = 0; q < 4; ++q) {
+      const Q8Quart y = q8_quart<kQ50Type, kVnni>(a + (b0 + 4 * q) * kA);
+      QK_UNROLL
+      for (int r = 0; r < kRows; ++r) v[r][q] = q5_quart_dot<kVnni>(q5_quart<kQ50Type>(w + r * ws + (b0 + 4 * q) * kW), y);
+    }
+    // q5_0: d; q5_1: d | m << 16 (weights), d | s << 16 (activations).
+    const __m512i yf = gather_fields16<kA, 0>(a + b0 * kA);
+    const __m512 dy = low_halves_ps(yf);
+    QK_UNROLL
+    for (int r = 0; r < kRows; ++r) {
+      const __m512i xf = gather_fields16<kW, 0>(w + r * ws + b0 * kW);
+      const __m512i s = reduce4(v[r][0], v[r][1], v[r][2], v[r][3]);
+      acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(low_halves_ps(xf), dy), _mm512_cvtepi32_ps(s), acc[r]);
+      if (!kQ50Type) accm[r] = _mm512_fmadd_ps(high_halves_ps(xf), high_halves_ps(yf), accm[r]);
+    }
   }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ50, a += kQ80) tail += (h2f(w) * h2f(a)) * static_cast<float>(q5_block_dot<true>(w, a));
-  return _mm512_reduce_add_ps(acc) + tail;
+  QK_UNROLL
+  for (int r = 0; r < kRows; ++r) {
+    const uint8_t* wr = w + r * ws;
+    float tail = 0.f;
+    for (int64_t b = ng * 16; b < nb; ++b) {
+      const uint8_t* wb = wr + b * kW;
+      const uint8_t* ab = a + b * kA;
+      tail += (h2f(wb) * h2f(ab)) * static_cast<float>(q5_block_dot<kQ50Type>(wb, ab));
+      if (!kQ50Type) tail += h2f(wb + 2) * h2f(ab + 2);
+    }
+    out[r] = _mm512_reduce_add_ps(kQ50Type ? acc[r] : _mm512_add_ps(acc[r], accm[r])) + tail;
+  }
 }
 
-template <bool kVnni>
-float dot_q5_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 16 <= nb; b += 16, w += 16 * kQ51, a += 16 * kQ81) {
-    const __m512i s = reduce4(q5_core4<false, kVnni>(w, a), q5_core4<false, kVnni>(w + 4 * kQ51, a + 4 * kQ81),
-                              q5_core4<false, kVnni>(w + 8 * kQ51, a + 8 * kQ81), q5_core4<false, kVnni>(w + 12 * kQ51, a + 12 * kQ81));
-    const __m512i xdm = gather_fields16<kQ51, 0>(w);  // d | m << 16
-    const __m512i yds = gather_fields16<kQ81, 0>(a);  // d | s << 16
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(low_halves_ps(xdm), low_halves_ps(yds)), _mm512_cvtepi32_ps(s), acc);
-    accm = _mm512_fmadd_ps(high_halves_ps(xdm), high_halves_ps(yds), accm);
+template <bool kQ50Type, bool kVnni>
+float dot_q5(int64_t k, const uint8_t* w, const uint8_t* a) {
+  float r;
+  rows_q5<kQ50Type, kVnni, 1>(k, w, 0, a, &r);
+  return r;
+}
+
+// nw 1..8 weight rows x na 1..4 activation rows: 4 weight rows a pass, each activation row in turn.
+template <bool kQ50Type, bool kVnni>
+void dot_rows_q5(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
+  for (int j = 0; j < na; ++j) {
+    const uint8_t* aj = a + j * as;
+    float* oj = out + j * os;
+    int i = 0;
+    for (; i + 4 <= nw; i += 4) rows_q5<kQ50Type, kVnni, 4>(k, w + i * ws, ws, aj, oj + i);
+    switch (nw - i) {
+      case 3: rows_q5<kQ50Type, kVnni, 3>(k, w + i * ws, ws, aj, oj + i); break;
+      case 2: rows_q5<kQ50Type, kVnni, 2>(k, w + i * ws, ws, aj, oj + i); break;
+      case 1: rows_q5<kQ50Type, kVnni, 1>(k, w + i * ws, ws, aj, oj + i); break;
+      default: break;
+    }
   }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ51, a += kQ81) {
-    tail += (h2f(w) * h2f(a)) * static_cast<float>(q5_block_dot<false>(w, a)) + h2f(w + 2) * h2f(a + 2);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc, accm)) + tail;
 }
 
 // 'f32': (u - 16)*d, resp. fma(u, d, m) (== u*d + m: u*d is exact), FMA with x;
@@ -454,14 +501,18 @@ void fill_avx512_kquants(KernelTable& t, bool vnni) {
   t.type[kQ5_K].vec_dot_f32 = dot_qk_f32<true>;
   t.type[kQ6_K].vec_dot_f32 = dot_q6_K_f32;
   if (vnni) {
-    t.type[kQ5_0].vec_dot = dot_q5_0_q8_0<true>;
-    t.type[kQ5_1].vec_dot = dot_q5_1_q8_1<true>;
+    t.type[kQ5_0].vec_dot = dot_q5<true, true>;
+    t.type[kQ5_1].vec_dot = dot_q5<false, true>;
+    t.type[kQ5_0].vec_dot_rows = dot_rows_q5<true, true>;
+    t.type[kQ5_1].vec_dot_rows = dot_rows_q5<false, true>;
     t.type[kQ4_K].vec_dot = dot_qk_q8_K<false, true>;
     t.type[kQ5_K].vec_dot = dot_qk_q8_K<true, true>;
     t.type[kQ6_K].vec_dot = dot_q6_K_q8_K<true>;
   } else {
-    t.type[kQ5_0].vec_dot = dot_q5_0_q8_0<false>;
-    t.type[kQ5_1].vec_dot = dot_q5_1_q8_1<false>;
+    t.type[kQ5_0].vec_dot = dot_q5<true, false>;
+    t.type[kQ5_1].vec_dot = dot_q5<false, false>;
+    t.type[kQ5_0].vec_dot_rows = dot_rows_q5<true, false>;
+    t.type[kQ5_1].vec_dot_rows = dot_rows_q5<false, false>;
     t.type[kQ4_K].vec_dot = dot_qk_q8_K<false, false>;
     t.type[kQ5_K].vec_dot = dot_qk_q8_K<true, false>;
     t.type[kQ6_K].vec_dot = dot_q6_K_q8_K<false>;
