@@ -1,7 +1,8 @@
 // AVX-512 (F, BW, VL, DQ; optionally VNNI) kernels for q5_0, q5_1 and the
 // K-quants q4_K, q5_K, q6_K (x86-64 only): vec_dot and vec_dot_f32 (and
-// vec_dot_rows for q5_0/q5_1), filled on top of the AVX-512 table; the entries not set here (dequantize_row, the
-// q8_K activation quantizer) stay the AVX2 ones of kernels_avx2_k.cc.
+// vec_dot_rows for q5_0/q5_1), filled on top of the AVX-512 table; the
+// entries not set here (dequantize_row, the q8_K activation quantizer) stay
+// the AVX2 ones of kernels_avx2_k.cc.
 //
 // Same build rules as kernels_avx512.cc: global flags only, the ISA enabled
 // by target_avx512_begin.h for the kernels, every header included before it, the
