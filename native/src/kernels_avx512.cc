@@ -6,7 +6,8 @@
 // fill function outside the region (it runs on any CPU).
 //
 // vec_dot computes the same exact integer per block as the scalar kernel;
-// only the float accumulation order differs. No alignment is assumed.
+// only the float accumulation order differs. No alignment is assumed. The
+// 'q8' kernels of q4_1 are kernels_avx512_k.cc's, with those of q5_0/q5_1.
 #if defined(__x86_64__) || defined(_M_X64)
 
 #include <cstdint>
@@ -82,15 +83,6 @@ inline __m512i core4_q4_0(const uint8_t* w, const uint8_t* a) {
   return _mm512_sub_epi32(s, c);
 }
 
-// q4_1: S = sum q*y.
-template <bool kVnni>
-inline __m512i core4_q4_1(const uint8_t* w, const uint8_t* a) {
-  __m512i lo, hi, ylo, yhi;
-  nibbles4<kQ41>(w + 4, lo, hi);
-  acts4<kQ81>(a + 4, ylo, yhi);
-  return dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), lo, ylo), hi, yhi);
-}
-
 // Dword permutes that collect one 16-bit field (at byte kField of each block,
 // blocks kStride bytes apart) of 16 consecutive blocks into the reduce4 order:
 // dword i gets the 4 bytes holding the field of block 4(i%4) + i/4, read from
@@ -146,10 +138,6 @@ inline int block_q4_0(const uint8_t* w, const uint8_t* a) {
   const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
   return hsum8_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
 }
-inline int block_q4_1(const uint8_t* w, const uint8_t* a) {
-  return hsum8_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(nibbles32(w + 4), loadu256(a + 4)), _mm256_set1_epi16(1)));
-}
-
 template <bool kVnni>
 float dot_q4_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
   const int64_t nb = k / QK32;
@@ -166,27 +154,6 @@ float dot_q4_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
   for (; b < nb; ++b, w += kQ40, a += kQ80) tail += (h2f(w) * h2f(a)) * static_cast<float>(block_q4_0(w, a));
   return _mm512_reduce_add_ps(acc) + tail;
 }
-
-template <bool kVnni>
-float dot_q4_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 16 <= nb; b += 16, w += 16 * kQ41, a += 16 * kQ81) {
-    const __m512i s = reduce4(core4_q4_1<kVnni>(w, a), core4_q4_1<kVnni>(w + 4 * kQ41, a + 4 * kQ81),
-                              core4_q4_1<kVnni>(w + 8 * kQ41, a + 8 * kQ81), core4_q4_1<kVnni>(w + 12 * kQ41, a + 12 * kQ81));
-    const __m512i xdm = gather_fields16<kQ41, 0>(w);  // d | m << 16
-    const __m512i yds = gather_fields16<kQ81, 0>(a);  // d | s << 16
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(low_halves_ps(xdm), low_halves_ps(yds)), _mm512_cvtepi32_ps(s), acc);
-    accm = _mm512_fmadd_ps(high_halves_ps(xdm), high_halves_ps(yds), accm);
-  }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ41, a += kQ81) {
-    tail += (h2f(w) * h2f(a)) * static_cast<float>(block_q4_1(w, a)) + h2f(w + 2) * h2f(a + 2);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc, accm)) + tail;
-}
-
 
 // ---- multi-row q4_0 dot (vec_dot_rows) ----------------------------------
 //
@@ -592,11 +559,9 @@ void fill_avx512(KernelTable& t, bool vnni) {
   if (vnni) {
     t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<true>;
     t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<true>;
-    t.type[kQ4_1].vec_dot = dot_q4_1_q8_1<true>;
   } else {
     t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<false>;
     t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<false>;
-    t.type[kQ4_1].vec_dot = dot_q4_1_q8_1<false>;
     // q8_0 keeps the AVX2 kernel (here with or without VNNI): a 512-bit one
     // measured 1.3-1.6x slower on Zen 5 at 1x4096 @ 4096x11008.
   }
