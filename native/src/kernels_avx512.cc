@@ -22,9 +22,9 @@
 namespace qk {
 namespace {
 
-constexpr int kQ40 = 18, kQ41 = 20, kQ80 = 34, kQ81 = 36;
 
 #include "simd_avx512.h"
+#include "quart_avx512.h"
 
 inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
@@ -32,12 +32,9 @@ inline __m512i loadu512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
 // ---- the 'q8' dot products ----------------------------------------------
 //
-// Layout: a group of 16 blocks is processed as four quartets. For a quartet,
-// core4 returns int32 lanes where 128-bit lane l holds four partial sums of
-// block l (they add up to that block's exact integer S). reduce4 folds the
-// four quartets into one vector whose dword 4l+j is S of block 4j+l; the
-// scales of the 16 blocks are gathered into that same order with dword
-// permutes (Perm16), so one cvt + one FMA per 16 blocks finish the group.
+// Batch 1 of q4_0 (vec_dot, and vec_dot_rows for one activation row) is
+// quart_avx512.h's kernel; this file keeps q4_0 against 2-4 activation rows
+// (rows_q4_0).
 
 // sum u*s per 4-byte group (u unsigned, s signed) into int32 lanes; without
 // VNNI via maddubs (int16 pairs, the callers keep them in range) + madd.
@@ -45,114 +42,6 @@ template <bool kVnni>
 inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
   if (kVnni) return dpbusd(acc, u, s);
   return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
-}
-
-// Quartet of 4-bit blocks (16 nibble bytes at w + 18 l or 20 l): lo = levels of
-// elements 0..15, hi = 16..31, one block per 128-bit lane.
-template <int kStride>
-inline void nibbles4(const uint8_t* qs, __m512i& lo, __m512i& hi) {
-  __m512i z = _mm512_castsi128_si512(loadu128(qs));
-  z = _mm512_inserti32x4(z, loadu128(qs + kStride), 1);
-  z = _mm512_inserti32x4(z, loadu128(qs + 2 * kStride), 2);
-  z = _mm512_inserti32x4(z, loadu128(qs + 3 * kStride), 3);
-  const __m512i m = _mm512_set1_epi8(0x0F);
-  lo = _mm512_and_si512(z, m);
-  hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m);
-}
-
-// Quartet of activation blocks (32 int8 at a + kStride l): elements 0..15 of
-// block l in lane l of ylo, 16..31 in lane l of yhi.
-template <int kStride>
-inline void acts4(const uint8_t* qs, __m512i& ylo, __m512i& yhi) {
-  const __m512i A = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(qs)), loadu256(qs + kStride), 1);
-  const __m512i B = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(qs + 2 * kStride)), loadu256(qs + 3 * kStride), 1);
-  ylo = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(2, 0, 2, 0));
-  yhi = _mm512_shuffle_i64x2(A, B, _MM_SHUFFLE(3, 1, 3, 1));
-}
-
-// q4_0: S = sum q*y - 8 * sum y (q unsigned levels). Exact for every
-// activation byte; without VNNI the int16 pair sums stay within +-3840.
-template <bool kVnni>
-inline __m512i core4_q4_0(const uint8_t* w, const uint8_t* a) {
-  __m512i lo, hi, ylo, yhi;
-  nibbles4<kQ40>(w + 2, lo, hi);
-  acts4<kQ80>(a + 2, ylo, yhi);
-  const __m512i e8 = _mm512_set1_epi8(8);
-  const __m512i s = dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), lo, ylo), hi, yhi);
-  const __m512i c = dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), e8, ylo), e8, yhi);
-  return _mm512_sub_epi32(s, c);
-}
-
-// Dword permutes that collect one 16-bit field (at byte kField of each block,
-// blocks kStride bytes apart) of 16 consecutive blocks into the reduce4 order:
-// dword i gets the 4 bytes holding the field of block 4(i%4) + i/4, read from
-// 64-byte windows that all lie inside the 16 blocks (no read past them); a
-// field in the upper half of its dword is shifted down afterwards, so the low
-// 16 bits of dword i are the field (the upper 16 bits are the next field when
-// kField and kField+2 share a dword: q4_1 d|m, q8_1 d|s).
-template <int kStride, int kField>
-struct Perm16 {
-  static constexpr int kGroup = 16 * kStride;
-  static constexpr int kWin = (kGroup + 63) / 64;
-  int32_t idx[kWin][16];
-  int base[kWin];
-  uint32_t mask[kWin];
-  uint32_t upper;
-  constexpr Perm16() : idx(), base(), mask(), upper(0) {
-    for (int m = 0; m < kWin; ++m) base[m] = 64 * m < kGroup - 64 ? 64 * m : kGroup - 64;
-    for (int i = 0; i < 16; ++i) {
-      const int off = kStride * (4 * (i % 4) + i / 4) + kField;
-      const int doff = off & ~3;
-      if (off & 2) upper |= 1u << i;
-      for (int m = 0; m < kWin; ++m) {
-        if (doff >= base[m] && doff + 4 <= base[m] + 64) {
-          idx[m][i] = (doff - base[m]) / 4;
-          mask[m] |= 1u << i;
-          break;
-        }
-      }
-    }
-  }
-};
-
-template <int kStride, int kField>
-inline __m512i gather_fields16(const uint8_t* p) {
-  static constexpr Perm16<kStride, kField> P{};
-  __m512i r = _mm512_permutexvar_epi32(_mm512_loadu_si512(P.idx[0]), loadu512(p + P.base[0]));
-  for (int m = 1; m < P.kWin; ++m) {
-    if (P.mask[m]) {
-      r = _mm512_mask_permutexvar_epi32(r, static_cast<__mmask16>(P.mask[m]), _mm512_loadu_si512(P.idx[m]),
-                                        loadu512(p + P.base[m]));
-    }
-  }
-  if (P.upper) r = _mm512_mask_srli_epi32(r, static_cast<__mmask16>(P.upper), r, 16);
-  return r;
-}
-
-inline __m256i nibbles32(const uint8_t* qs) {
-  const __m128i v = loadu128(qs);
-  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v), _mm256_set1_epi8(0x0F));
-}
-inline int block_q4_0(const uint8_t* w, const uint8_t* a) {
-  const __m256i q = nibbles32(w + 2), y = loadu256(a + 2);
-  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, y), _mm256_maddubs_epi16(_mm256_set1_epi8(8), y));
-  return hsum8_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-}
-template <bool kVnni>
-float dot_q4_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m512 acc = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 16 <= nb; b += 16, w += 16 * kQ40, a += 16 * kQ80) {
-    const __m512i s = reduce4(core4_q4_0<kVnni>(w, a), core4_q4_0<kVnni>(w + 4 * kQ40, a + 4 * kQ80),
-                              core4_q4_0<kVnni>(w + 8 * kQ40, a + 8 * kQ80), core4_q4_0<kVnni>(w + 12 * kQ40, a + 12 * kQ80));
-    const __m512 dx = low_halves_ps(gather_fields16<kQ40, 0>(w));
-    const __m512 dy = low_halves_ps(gather_fields16<kQ80, 0>(a));
-    acc = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc);
-  }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ40, a += kQ80) tail += (h2f(w) * h2f(a)) * static_cast<float>(block_q4_0(w, a));
-  return _mm512_reduce_add_ps(acc) + tail;
 }
 
 // ---- multi-row q4_0 dot (vec_dot_rows) ----------------------------------
@@ -331,7 +220,7 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
       const uint8_t* ar = a + (kActInner ? j : o) * as;
       float tail = 0.f;
       for (int64_t b = ng * 16; b < nb; ++b) {
-        tail += (h2f(wr + b * kQ40) * h2f(ar + b * kQ80)) * static_cast<float>(block_q4_0(wr + b * kQ40, ar + b * kQ80));
+        tail += (h2f(wr + b * kQ40) * h2f(ar + b * kQ80)) * static_cast<float>(block_dot<kQ40>(wr + b * kQ40, ar + b * kQ80));
       }
       const int iw = kActInner ? o : j, ia = kActInner ? j : o;
       out[ia * os + iw] = r[j] + tail;
@@ -340,10 +229,13 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
 }
 
 // nw 1..8 weight rows x na 1..4 activation rows: 4 activation rows are the
-// inner rows of one pass; fewer are done as outer rows against 4 weight rows
-// at a time (pairs of smaller blocks fall back to vec_dot).
+// inner rows of one pass; 2 or 3 are outer rows against 4 weight rows at a
+// time (pairs of smaller blocks fall back to vec_dot). One activation row
+// (batch 1) takes quart_avx512.h's kernel, 4-10% faster there from memory;
+// rows_q4_0 is 13-20% faster for 2 and 3 rows, as fast for 4.
 template <bool kVnni>
 void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
+  if (na == 1) return dot_rows_qx<kQ40, kVnni>(k, w, ws, nw, a, as, na, out, os);
   if (na == 4) {
     switch (nw) {
       case 8: return rows_q4_0<kVnni, true, 8>(k, w, ws, a, as, out, os);
@@ -364,12 +256,11 @@ void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t
       switch (na) {
         case 3: rows_q4_0<kVnni, false, 3>(k, wi, ws, a, as, oi, os); continue;
         case 2: rows_q4_0<kVnni, false, 2>(k, wi, ws, a, as, oi, os); continue;
-        case 1: rows_q4_0<kVnni, false, 1>(k, wi, ws, a, as, oi, os); continue;
         default: return;
       }
     }
     for (int j = 0; j < na; ++j)
-      for (int i = 0; i < nw - i0; ++i) oi[j * os + i] = dot_q4_0_q8_0<kVnni>(k, wi + i * ws, a + j * as);
+      for (int i = 0; i < nw - i0; ++i) oi[j * os + i] = dot_qx<kQ40, kVnni>(k, wi + i * ws, a + j * as);
   }
 }
 
@@ -557,10 +448,10 @@ void fill_avx512(KernelTable& t, bool vnni) {
   t.type[kQ4_1].vec_dot_f32 = dot_q4_1_f32;
   t.type[kQ8_0].vec_dot_f32 = dot_q8_0_f32;
   if (vnni) {
-    t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<true>;
+    t.type[kQ4_0].vec_dot = dot_qx<kQ40, true>;
     t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<true>;
   } else {
-    t.type[kQ4_0].vec_dot = dot_q4_0_q8_0<false>;
+    t.type[kQ4_0].vec_dot = dot_qx<kQ40, false>;
     t.type[kQ4_0].vec_dot_rows = dot_rows_q4_0<false>;
     // q8_0 keeps the AVX2 kernel (here with or without VNNI): a 512-bit one
     // measured 1.3-1.6x slower on Zen 5 at 1x4096 @ 4096x11008.

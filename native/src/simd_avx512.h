@@ -88,6 +88,52 @@ inline void prefetch_row_set(const uint8_t* w, size_t ws, int64_t g, int64_t ng,
   }
 }
 
+// Dword permutes that collect one 16-bit field (at byte kField of each block,
+// blocks kStride bytes apart) of 16 consecutive blocks into the reduce4 order:
+// dword i gets the 4 bytes holding the field of block 4(i%4) + i/4, read from
+// 64-byte windows that all lie inside the 16 blocks (no read past them); a
+// field in the upper half of its dword is shifted down afterwards, so the low
+// 16 bits of dword i are the field (the upper 16 bits are the next field when
+// kField and kField+2 share a dword: q4_1 d|m, q8_1 d|s).
+template <int kStride, int kField>
+struct Perm16 {
+  static constexpr int kGroup = 16 * kStride;
+  static constexpr int kWin = (kGroup + 63) / 64;
+  int32_t idx[kWin][16];
+  int base[kWin];
+  uint32_t mask[kWin];
+  uint32_t upper;
+  constexpr Perm16() : idx(), base(), mask(), upper(0) {
+    for (int m = 0; m < kWin; ++m) base[m] = 64 * m < kGroup - 64 ? 64 * m : kGroup - 64;
+    for (int i = 0; i < 16; ++i) {
+      const int off = kStride * (4 * (i % 4) + i / 4) + kField;
+      const int doff = off & ~3;
+      if (off & 2) upper |= 1u << i;
+      for (int m = 0; m < kWin; ++m) {
+        if (doff >= base[m] && doff + 4 <= base[m] + 64) {
+          idx[m][i] = (doff - base[m]) / 4;
+          mask[m] |= 1u << i;
+          break;
+        }
+      }
+    }
+  }
+};
+
+template <int kStride, int kField>
+inline __m512i gather_fields16(const uint8_t* p) {
+  static constexpr Perm16<kStride, kField> P{};
+  __m512i r = _mm512_permutexvar_epi32(_mm512_loadu_si512(P.idx[0]), _mm512_loadu_si512(p + P.base[0]));
+  for (int m = 1; m < P.kWin; ++m) {
+    if (P.mask[m]) {
+      r = _mm512_mask_permutexvar_epi32(r, static_cast<__mmask16>(P.mask[m]), _mm512_loadu_si512(P.idx[m]),
+                                        _mm512_loadu_si512(p + P.base[m]));
+    }
+  }
+  if (P.upper) r = _mm512_mask_srli_epi32(r, static_cast<__mmask16>(P.upper), r, 16);
+  return r;
+}
+
 // Four quartet vectors (lane l of v_j: block 4j+l) -> dword 4l+j = S of block 4j+l.
 inline __m512i reduce4(__m512i v0, __m512i v1, __m512i v2, __m512i v3) {
   const __m512i t01 = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
