@@ -28,21 +28,12 @@ namespace {
 
 inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-inline __m512i loadu512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 
 // ---- the 'q8' dot products ----------------------------------------------
 //
 // Batch 1 of q4_0 (vec_dot, and vec_dot_rows for one activation row) is
 // quart_avx512.h's kernel; this file keeps q4_0 against 2-4 activation rows
 // (rows_q4_0).
-
-// sum u*s per 4-byte group (u unsigned, s signed) into int32 lanes; without
-// VNNI via maddubs (int16 pairs, the callers keep them in range) + madd.
-template <bool kVnni>
-inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
-  if (kVnni) return dpbusd(acc, u, s);
-  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
-}
 
 // ---- multi-row q4_0 dot (vec_dot_rows) ----------------------------------
 //
@@ -54,75 +45,11 @@ inline __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 // then one cvt + one FMA with the pair scales. Each unpacked weight block is
 // reused for every activation row and vice versa.
 
-struct WQuart { __m512i lo, hi; };
-struct AQuart { __m512i ylo, yhi, corr; };
-
-inline WQuart wquart_q4_0(const uint8_t* w) {
-  const __m512i z = bcast4<kQ40>(w + 2), m = _mm512_set1_epi8(0x0F);
-  return {_mm512_and_si512(z, m), _mm512_and_si512(_mm512_srli_epi16(z, 4), m)};
-}
-
-// corr = -8 * sum y (4 partial dwords per block, as the q*y partials).
-template <bool kVnni>
-inline AQuart aquart_q8_0(const uint8_t* a) {
-  AQuart r;
-  r.ylo = bcast4<kQ80>(a + 2);
-  r.yhi = bcast4<kQ80>(a + 18);
-  const __m512i e8 = _mm512_set1_epi8(8);
-  r.corr = _mm512_sub_epi32(_mm512_setzero_si512(),
-                            dot_u8s8<kVnni>(dot_u8s8<kVnni>(_mm512_setzero_si512(), e8, r.ylo), e8, r.yhi));
-  return r;
-}
-
-// Exact S of 4 blocks (4 partial dwords per 128-bit lane).
-template <bool kVnni>
-inline __m512i quart_dot(const WQuart& w, const AQuart& a) {
-  if (kVnni) return dpbusd(dpbusd(a.corr, w.lo, a.ylo), w.hi, a.yhi);
-  // int16: each maddubs pair <= 2 * 15 * 128, two of them summed stay < 2^15.
-  const __m512i p = _mm512_add_epi16(_mm512_maddubs_epi16(w.lo, a.ylo), _mm512_maddubs_epi16(w.hi, a.yhi));
-  return _mm512_add_epi32(a.corr, _mm512_madd_epi16(p, _mm512_set1_epi16(1)));
-}
-
-// Dword permutes collecting the fp16 field at byte 0 of 16 consecutive blocks
-// (kStride bytes apart) in natural order (block i in the low half of dword i),
-// from 64-byte windows inside the 16 blocks.
-template <int kStride>
-struct Nat16 {
-  static constexpr int kGroup = 16 * kStride;
-  static constexpr int kWin = (kGroup + 63) / 64;
-  int32_t idx[kWin][16];
-  int base[kWin];
-  uint32_t mask[kWin];
-  uint32_t upper;
-  constexpr Nat16() : idx(), base(), mask(), upper(0) {
-    for (int m = 0; m < kWin; ++m) base[m] = 64 * m < kGroup - 64 ? 64 * m : kGroup - 64;
-    for (int i = 0; i < 16; ++i) {
-      const int off = kStride * i;
-      const int doff = off & ~3;
-      if (off & 2) upper |= 1u << i;
-      for (int m = 0; m < kWin; ++m) {
-        if (doff >= base[m] && doff + 4 <= base[m] + 64) {
-          idx[m][i] = (doff - base[m]) / 4;
-          mask[m] |= 1u << i;
-          break;
-        }
-      }
-    }
-  }
-};
-
+// The fp16 scales of 16 consecutive blocks in natural order (block i in
+// dword i).
 template <int kStride>
 inline __m512 scales_nat16(const uint8_t* p) {
-  static constexpr Nat16<kStride> P{};
-  __m512i r = _mm512_permutexvar_epi32(_mm512_loadu_si512(P.idx[0]), loadu512(p + P.base[0]));
-  for (int m = 1; m < P.kWin; ++m) {
-    if (P.mask[m]) {
-      r = _mm512_mask_permutexvar_epi32(r, static_cast<__mmask16>(P.mask[m]), _mm512_loadu_si512(P.idx[m]),
-                                        loadu512(p + P.base[m]));
-    }
-  }
-  if (P.upper) r = _mm512_mask_srli_epi32(r, static_cast<__mmask16>(P.upper), r, 16);
-  return low_halves_ps(r);
+  return low_halves_ps(gather_fields16<kStride, 0, true>(p));
 }
 
 // reduce4 for partial sums that fit int16 (each of the 4 dwords of a block
@@ -186,23 +113,23 @@ void rows_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t 
     for (int q = 0; q < 4; ++q) {
       const int64_t b = b0 + 4 * q;
       if (kActInner) {
-        AQuart in[4];
+        Q8Quart in[4];
         QK_UNROLL
-        for (int j = 0; j < 4; ++j) in[j] = aquart_q8_0<kVnni>(a + j * as + b * kQ80);
+        for (int j = 0; j < 4; ++j) in[j] = q8_quart<kQ40, kVnni>(a + j * as + b * kQ80);
         QK_UNROLL
         for (int o = 0; o < kOuter; ++o) {
-          const WQuart wq = wquart_q4_0(w + o * ws + b * kQ40);
+          const LevelQuart wq = level_quart<kQ40>(w + o * ws + b * kQ40);
           const __m512i s = reduce4_small(quart_dot<kVnni>(wq, in[0]), quart_dot<kVnni>(wq, in[1]), quart_dot<kVnni>(wq, in[2]),
                                     quart_dot<kVnni>(wq, in[3]));
           acc[o] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), D[o][q], acc[o]);
         }
       } else {
-        WQuart in[4];
+        LevelQuart in[4];
         QK_UNROLL
-        for (int j = 0; j < 4; ++j) in[j] = wquart_q4_0(w + j * ws + b * kQ40);
+        for (int j = 0; j < 4; ++j) in[j] = level_quart<kQ40>(w + j * ws + b * kQ40);
         QK_UNROLL
         for (int o = 0; o < kOuter; ++o) {
-          const AQuart aq = aquart_q8_0<kVnni>(a + o * as + b * kQ80);
+          const Q8Quart aq = q8_quart<kQ40, kVnni>(a + o * as + b * kQ80);
           const __m512i s = reduce4_small(quart_dot<kVnni>(in[0], aq), quart_dot<kVnni>(in[1], aq), quart_dot<kVnni>(in[2], aq),
                                     quart_dot<kVnni>(in[3], aq));
           acc[o] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), D[o][q], acc[o]);

@@ -94,8 +94,9 @@ inline void prefetch_row_set(const uint8_t* w, size_t ws, int64_t g, int64_t ng,
 // 64-byte windows that all lie inside the 16 blocks (no read past them); a
 // field in the upper half of its dword is shifted down afterwards, so the low
 // 16 bits of dword i are the field (the upper 16 bits are the next field when
-// kField and kField+2 share a dword: q4_1 d|m, q8_1 d|s).
-template <int kStride, int kField>
+// kField and kField+2 share a dword: q4_1 d|m, q8_1 d|s). kNatural: dword i
+// gets block i instead.
+template <int kStride, int kField, bool kNatural = false>
 struct Perm16 {
   static constexpr int kGroup = 16 * kStride;
   static constexpr int kWin = (kGroup + 63) / 64;
@@ -106,7 +107,7 @@ struct Perm16 {
   constexpr Perm16() : idx(), base(), mask(), upper(0) {
     for (int m = 0; m < kWin; ++m) base[m] = 64 * m < kGroup - 64 ? 64 * m : kGroup - 64;
     for (int i = 0; i < 16; ++i) {
-      const int off = kStride * (4 * (i % 4) + i / 4) + kField;
+      const int off = kStride * (kNatural ? i : 4 * (i % 4) + i / 4) + kField;
       const int doff = off & ~3;
       if (off & 2) upper |= 1u << i;
       for (int m = 0; m < kWin; ++m) {
@@ -120,9 +121,9 @@ struct Perm16 {
   }
 };
 
-template <int kStride, int kField>
+template <int kStride, int kField, bool kNatural = false>
 inline __m512i gather_fields16(const uint8_t* p) {
-  static constexpr Perm16<kStride, kField> P{};
+  static constexpr Perm16<kStride, kField, kNatural> P{};
   __m512i r = _mm512_permutexvar_epi32(_mm512_loadu_si512(P.idx[0]), _mm512_loadu_si512(p + P.base[0]));
   for (int m = 1; m < P.kWin; ++m) {
     if (P.mask[m]) {
