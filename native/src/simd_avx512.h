@@ -3,6 +3,8 @@
 // clang attribute), so that every function here is compiled for that ISA.
 #pragma once
 
+#include "prefetch_rows.h"
+
 inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 
 inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
@@ -31,61 +33,6 @@ inline __m512i bcast4(const uint8_t* p) {
   z = _mm512_mask_broadcast_i32x4(z, 0x00F0, at(1));
   z = _mm512_mask_broadcast_i32x4(z, 0x0F00, at(2));
   return _mm512_mask_broadcast_i32x4(z, 0xF000, at(3));
-}
-
-// Loops over rows and quartets of a group: fully unrolled, so that their
-// vectors stay in registers.
-#if !defined(QK_UNROLL)
-#if defined(__clang__)
-#define QK_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__)
-#define QK_UNROLL _Pragma("GCC unroll 16")
-#else
-#define QK_UNROLL
-#endif
-#endif
-
-// Software prefetch for a kernel that walks 4 weight rows (ws bytes apart)
-// side by side, 16 blocks of kBlock bytes a step ("group"), with few
-// activation rows: the weights stream from memory as 4 interleaved row
-// streams, too short for the hardware prefetcher to follow. Each stream is
-// fetched kLeadGroups groups ahead (~9 KiB in all for q4_0), wrapping into
-// the next 4 rows (a row's tail blocks count as one more group). Against
-// fetching the whole next row set, q4_0 in alternated runs from memory on 2
-// threads: k = 11008 +7-19%, k = 1536-3072 +1-12%, k = 4096 +1-3% (on 1
-// thread there -7% to +3%); longer leads were no faster. Rows of fewer than
-// 3 groups (k <= 1024) fetch the whole next row set, spread over the groups:
-// fetching each stream ran 20-30% slower there. Prefetches past the matrix
-// are harmless (they never fault). The lead (a row set and a group in it)
-// starts at prefetch_lead(nb); the caller carries it from group to group.
-constexpr int64_t kLeadGroups = 8;
-struct PrefetchLead {
-  int64_t groups, set, group;
-};
-inline PrefetchLead prefetch_lead(int64_t nb) {
-  const int64_t groups = nb > 0 ? (nb + 15) / 16 : 1;
-  return {groups, kLeadGroups / groups, kLeadGroups % groups};
-}
-
-// For group g of ng whole groups of the 4 rows at w.
-template <int kBlock>
-inline void prefetch_row_set(const uint8_t* w, size_t ws, int64_t g, int64_t ng, PrefetchLead& lead) {
-  if (ng < 3) {
-    const char* next = reinterpret_cast<const char*>(w + 4 * ws);
-    const int64_t lines = static_cast<int64_t>((4 * ws + 63) / 64), per = (lines + ng - 1) / ng;
-    for (int64_t c = g * per; c < (g + 1) * per && c < lines; ++c) _mm_prefetch(next + 64 * c, _MM_HINT_T0);
-    return;
-  }
-  const char* ahead = reinterpret_cast<const char*>(w + 4 * lead.set * ws + lead.group * 16 * kBlock);
-  QK_UNROLL
-  for (int j = 0; j < 4; ++j) {
-    QK_UNROLL
-    for (int l = 0; l < 16 * kBlock; l += 64) _mm_prefetch(ahead + j * ws + l, _MM_HINT_T0);
-  }
-  if (++lead.group == lead.groups) {
-    lead.group = 0;
-    ++lead.set;
-  }
 }
 
 // Dword permutes that collect one 16-bit field (at byte kField of each block,
