@@ -33,7 +33,8 @@ namespace {
 // ---- small helpers ------------------------------------------------------
 
 #include "simd_avx2.h"
-#include "prefetch_rows.h"
+#include "rows_x86.h"
+#include "pairs_avx2.h"
 
 inline void st_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 // Equal to f32_to_fp16 for every non-NaN input (nearest-even, subnormals, inf).
@@ -196,7 +197,6 @@ float dot_bf16_f32(int64_t k, const uint8_t* w, const float* x) {
 
 // ---- q4_0 ---------------------------------------------------------------
 
-constexpr int kQ40 = 18, kQ41 = 20, kQ80 = 34, kQ81 = 36;
 
 // Reference quantizer, operation for operation (mul, then add; no FMA).
 void quantize_q4_0(const float* x, uint8_t* y, int64_t k) {
@@ -537,120 +537,9 @@ void rows4_q4_0(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, size_t
   }
 }
 
-// Batch 1 of q4_0 and q4_1 (block size kW): kRows weight rows against one
-// activation row per pass over k. Pairs of blocks as described above, loaded
-// by a broadcast and a blend rather than a lane insert (shuffle port); the
-// activation pair (and q4_0's -8 * sum y) is made once for all rows, its
-// scales too, and with 4 rows each weight stream is prefetched ahead
-// (prefetch_rows.h). Against one row at a time, alternated from memory
-// (AVX-512 machine, this table forced): q4_0 1.15-1.34x and q4_1
-// 1.23-1.27x on 2 threads, 1.31x and 1.14x on 1; 2 activation rows 1.4x.
-inline __m256i pair_bcast(const uint8_t* p0, const uint8_t* p1) {
-  return _mm256_blend_epi32(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p0))),
-                            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1))), 0xF0);
-}
-
-template <int kW, int kRows>
-void rows1_q4(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
-  constexpr bool kQ40Type = kW == kQ40;
-  constexpr int kA = kQ40Type ? kQ80 : kQ81, kQs = kW - 16, kYs = kA - 32;
-  const int64_t nb = k / QK32, n8 = nb / 8, ng = nb / 16;
-  const __m256i m4 = _mm256_set1_epi8(0x0F), e8 = _mm256_set1_epi8(8), one = _mm256_set1_epi16(1);
-  __m256 acc[kRows], accm[kRows];
-  QK_UNROLL
-  for (int r = 0; r < kRows; ++r) acc[r] = accm[r] = _mm256_setzero_ps();
-  PrefetchLead lead = prefetch_lead(nb);
-  for (int64_t g = 0; g < n8; ++g) {
-    const int64_t b0 = g * 8;
-    if (kRows == 4 && (g & 1) == 0 && g / 2 < ng) prefetch_row_set<kW>(w, ws, g / 2, ng, lead);
-    __m256i t[kRows][2];
-    QK_UNROLL
-    for (int h = 0; h < 2; ++h) {
-      __m256i v[kRows][2];
-      QK_UNROLL
-      for (int p = 0; p < 2; ++p) {
-        const uint8_t* ap = a + (b0 + 4 * h + 2 * p) * kA + kYs;
-        const __m256i ylo = pair_bcast(ap, ap + kA), yhi = pair_bcast(ap + 16, ap + kA + 16);
-        const __m256i c = kQ40Type ? _mm256_add_epi16(_mm256_maddubs_epi16(e8, ylo), _mm256_maddubs_epi16(e8, yhi)) : _mm256_setzero_si256();
-        QK_UNROLL
-        for (int r = 0; r < kRows; ++r) {
-          const uint8_t* wp = w + r * ws + (b0 + 4 * h + 2 * p) * kW + kQs;
-          const __m256i z = pair_bcast(wp, wp + kW);
-          const __m256i lo = _mm256_and_si256(z, m4), hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
-          // int16: |q*y pairs| <= 2 * 2 * 15 * 128, |c| <= 2 * 2 * 8 * 128.
-          __m256i qy = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi));
-          if (kQ40Type) qy = _mm256_sub_epi16(qy, c);
-          v[r][p] = _mm256_madd_epi16(qy, one);
-        }
-      }
-      QK_UNROLL
-      for (int r = 0; r < kRows; ++r) t[r][h] = _mm256_hadd_epi32(v[r][0], v[r][1]);
-    }
-    // Block sums in the order b0 b2 b4 b6 | b1 b3 b5 b7 (= reduce_pairs of the 4 pairs).
-    if (kQ40Type) {
-      const __m256 da = scales8_evens_odds<kQ80>(a + b0 * kQ80);
-      QK_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        const __m256 d = _mm256_mul_ps(scales8_evens_odds<kQ40>(w + r * ws + b0 * kQ40), da);
-        acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(_mm256_hadd_epi32(t[r][0], t[r][1])), acc[r]);
-      }
-    } else {
-      // (d, m) x (d, s): [dd0 ms0 dd2 ms2 | dd1 ms1 dd3 ms3] for blocks 0..3, then 4..7.
-      const __m256 a0 = pairs4<kQ81>(a + b0 * kQ81), a1 = pairs4<kQ81>(a + (b0 + 4) * kQ81);
-      QK_UNROLL
-      for (int r = 0; r < kRows; ++r) {
-        const uint8_t* wr = w + r * ws + b0 * kQ41;
-        const __m256 p0 = _mm256_mul_ps(pairs4<kQ41>(wr), a0), p1 = _mm256_mul_ps(pairs4<kQ41>(wr + 4 * kQ41), a1);
-        const __m256 dd = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));
-        acc[r] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(_mm256_hadd_epi32(t[r][0], t[r][1])), acc[r]);
-        accm[r] = _mm256_add_ps(accm[r], _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
-      }
-    }
-  }
-  QK_UNROLL
-  for (int r = 0; r < kRows; ++r) {
-    const uint8_t* wr = w + r * ws;
-    float tail = 0.f;
-    for (int64_t b = n8 * 8; b < nb; ++b) {
-      const uint8_t* wb = wr + b * kW;
-      const uint8_t* ab = a + b * kA;
-      const __m256i q = unpack_nibbles(wb + kQs);
-      const __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab + kYs));
-      __m256i p = _mm256_maddubs_epi16(q, y);
-      if (kQ40Type) p = _mm256_sub_epi16(p, _mm256_maddubs_epi16(e8, y));
-      tail += (h2f(wb) * h2f(ab)) * static_cast<float>(hsum8_i32(_mm256_madd_epi16(p, one)));
-      if (!kQ40Type) tail += h2f(wb + 2) * h2f(ab + 2);
-    }
-    out[r] = hsum(kQ40Type ? acc[r] : _mm256_add_ps(acc[r], accm[r])) + tail;
-  }
-}
-
-template <int kW>
-float dot_q4_rows1(int64_t k, const uint8_t* w, const uint8_t* a) {
-  float r;
-  rows1_q4<kW, 1>(k, w, 0, a, &r);
-  return r;
-}
-
-// nw weight rows against one activation row, 4 a pass.
-template <int kW>
-void rows1_q4_all(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, float* out) {
-  int i = 0;
-  for (; i + 4 <= nw; i += 4) rows1_q4<kW, 4>(k, w + i * ws, ws, a, out + i);
-  switch (nw - i) {
-    case 3: rows1_q4<kW, 3>(k, w + i * ws, ws, a, out + i); break;
-    case 2: rows1_q4<kW, 2>(k, w + i * ws, ws, a, out + i); break;
-    case 1: rows1_q4<kW, 1>(k, w + i * ws, ws, a, out + i); break;
-    default: break;
-  }
-}
-
 // q4_0: 4 activation rows in one pass (rows4_q4_0), fewer one at a time.
 void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
-  if (na != 4) {
-    for (int j = 0; j < na; ++j) rows1_q4_all<kQ40>(k, w, ws, nw, a + j * as, out + j * os);
-    return;
-  }
+  if (na != 4) return dot_rows_pairs<kQ40>(k, w, ws, nw, a, as, na, out, os);
   for (int i0 = 0; i0 < nw; i0 += 4) {
     const uint8_t* wi = w + i0 * ws;
     float* oi = out + i0;
@@ -661,10 +550,6 @@ void dot_rows_q4_0(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t
       default: rows4_q4_0<1>(k, wi, ws, a, as, oi, os); continue;
     }
   }
-}
-
-void dot_rows_q4_1(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* a, size_t as, int na, float* out, size_t os) {
-  for (int j = 0; j < na; ++j) rows1_q4_all<kQ41>(k, w, ws, nw, a + j * as, out + j * os);
 }
 
 float dot_q8_0_f32(int64_t k, const uint8_t* w, const float* x) {
@@ -707,14 +592,14 @@ void fill_avx2(KernelTable& t) {
   TypeKernels& q40 = t.type[kQ4_0];
   q40.quantize_row = quantize_q4_0;
   q40.dequantize_row = dequantize_q4_0;
-  q40.vec_dot = dot_q4_rows1<kQ40>;
+  q40.vec_dot = dot_pairs<kQ40>;
   q40.vec_dot_f32 = dot_q4_0_f32;
   q40.vec_dot_rows = dot_rows_q4_0;
   TypeKernels& q41 = t.type[kQ4_1];
   q41.quantize_row = quantize_q4_1;
   q41.dequantize_row = dequantize_q4_1;
-  q41.vec_dot = dot_q4_rows1<kQ41>;
-  q41.vec_dot_rows = dot_rows_q4_1;
+  q41.vec_dot = dot_pairs<kQ41>;
+  q41.vec_dot_rows = dot_rows_pairs<kQ41>;
   q41.vec_dot_f32 = dot_q4_1_f32;
   TypeKernels& q80 = t.type[kQ8_0];
   q80.quantize_row = quantize_q8_0;

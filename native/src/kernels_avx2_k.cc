@@ -35,12 +35,13 @@
 namespace qk {
 namespace {
 
-constexpr int kQ50 = sizeof(BlockQ5_0), kQ51 = sizeof(BlockQ5_1), kQ80 = sizeof(BlockQ8_0), kQ81 = sizeof(BlockQ8_1);
 constexpr int kQ4K = sizeof(BlockQ4_K), kQ5K = sizeof(BlockQ5_K), kQ6K = sizeof(BlockQ6_K), kQ8K = sizeof(BlockQ8_K);
 
 // ---- small helpers ------------------------------------------------------
 
 #include "simd_avx2.h"
+#include "rows_x86.h"
+#include "pairs_avx2.h"
 
 inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
@@ -75,6 +76,9 @@ inline __m256i bit_to_16_i32(__m256i v) {
 }
 
 // ---- q5_0 / q5_1 ----------------------------------------------------------
+//
+// Their 'q8' dots (vec_dot, vec_dot_rows) are pairs_avx2.h's, shared with
+// q4_0/q4_1; below, dequantize and the 'f32' dots.
 
 // 0xFF in byte e (e = 0..31, element order) where bit e of the little-endian
 // word qh is set.
@@ -100,96 +104,6 @@ inline __m256i q5_0_signed(const uint8_t* blk) {
 // Levels 0..31 of one q5_1 block in element order.
 inline __m256i q5_1_levels(const uint8_t* blk) {
   return _mm256_or_si256(unpack_nibbles(blk + 8), _mm256_and_si256(qh_mask32(ld_u32(blk + 4)), _mm256_set1_epi8(0x10)));
-}
-
-// Pair vectors (the layout of kernels_avx2.cc's q4_0/q4_1 dots): 128-bit lane
-// l holds block l of a pair, 'lo' its elements 0..15 and 'hi' 16..31.
-inline __m256i pair128(const uint8_t* p0, const uint8_t* p1) {
-  return _mm256_inserti128_si256(_mm256_castsi128_si256(load128(p0)), load128(p1), 1);
-}
-
-// Fifth-bit masks of a pair: lane l of lo = bits 0..15 of qh_l, of hi = 16..31.
-inline void qh_masks_pair(uint32_t qh0, uint32_t qh1, __m256i& mlo, __m256i& mhi) {
-  const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_cvtsi32_si128(static_cast<int>(qh0))),
-                                            _mm_cvtsi32_si128(static_cast<int>(qh1)), 1);
-  const __m256i slo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                       0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m256i shi = _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3,
-                                       2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull));
-  mlo = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, slo), bit), bit);
-  mhi = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(v, shi), bit), bit);
-}
-
-// Two q5_0 blocks against two q8_0 blocks: int32 lanes, lane half l summing
-// to S of block l. Sign trick on the signed levels (|level - 16| <= 16, so
-// every int16 pair sum stays within 2 * 16 * 128).
-inline __m256i pair_q5_0(const uint8_t* w, const uint8_t* a) {
-  const __m256i z = pair128(w + 6, w + kQ50 + 6);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), f0 = _mm256_set1_epi8(static_cast<char>(0xF0));
-  __m256i mlo, mhi;
-  qh_masks_pair(ld_u32(w + 2), ld_u32(w + kQ50 + 2), mlo, mhi);
-  const __m256i slo = _mm256_or_si256(_mm256_and_si256(z, m4), _mm256_andnot_si256(mlo, f0));
-  const __m256i shi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(z, 4), m4), _mm256_andnot_si256(mhi, f0));
-  const __m256i ylo = pair128(a + 2, a + kQ80 + 2), yhi = pair128(a + 18, a + kQ80 + 18);
-  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(slo), _mm256_sign_epi8(ylo, slo)),
-                                     _mm256_maddubs_epi16(_mm256_abs_epi8(shi), _mm256_sign_epi8(yhi, shi)));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-// Two q5_1 blocks against two q8_1 blocks (levels 0..31: int16 sums <= 4 * 31 * 128).
-inline __m256i pair_q5_1(const uint8_t* w, const uint8_t* a) {
-  const __m256i z = pair128(w + 8, w + kQ51 + 8);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
-  __m256i mlo, mhi;
-  qh_masks_pair(ld_u32(w + 4), ld_u32(w + kQ51 + 4), mlo, mhi);
-  const __m256i ulo = _mm256_or_si256(_mm256_and_si256(z, m4), _mm256_and_si256(mlo, b4));
-  const __m256i uhi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(z, 4), m4), _mm256_and_si256(mhi, b4));
-  const __m256i ylo = pair128(a + 4, a + kQ81 + 4), yhi = pair128(a + 20, a + kQ81 + 20);
-  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, ylo), _mm256_maddubs_epi16(uhi, yhi));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-
-float dot_q5_0_q8_0(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m256 acc = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8, w += 8 * kQ50, a += 8 * kQ80) {
-    const __m256i s = reduce_pairs(pair_q5_0(w, a), pair_q5_0(w + 2 * kQ50, a + 2 * kQ80),
-                                   pair_q5_0(w + 4 * kQ50, a + 4 * kQ80), pair_q5_0(w + 6 * kQ50, a + 6 * kQ80));
-    const __m256 d = _mm256_mul_ps(scales8_evens_odds<kQ50>(w), scales8_evens_odds<kQ80>(a));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
-  }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ50, a += kQ80) {
-    const __m256i s = q5_0_signed(w), y = load256(a + 2);
-    const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(s), _mm256_sign_epi8(y, s));
-    tail += (h2f(w) * h2f(a)) * static_cast<float>(hsum_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1))));
-  }
-  return hsum(acc) + tail;
-}
-
-float dot_q5_1_q8_1(int64_t k, const uint8_t* w, const uint8_t* a) {
-  const int64_t nb = k / QK32;
-  __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-  int64_t b = 0;
-  for (; b + 8 <= nb; b += 8, w += 8 * kQ51, a += 8 * kQ81) {
-    const __m256i s = reduce_pairs(pair_q5_1(w, a), pair_q5_1(w + 2 * kQ51, a + 2 * kQ81),
-                                   pair_q5_1(w + 4 * kQ51, a + 4 * kQ81), pair_q5_1(w + 6 * kQ51, a + 6 * kQ81));
-    // p0 = [dd0 ms0 dd2 ms2 | dd1 ms1 dd3 ms3], p1 the same for blocks 4..7.
-    const __m256 p0 = _mm256_mul_ps(pairs4<kQ51>(w), pairs4<kQ81>(a));
-    const __m256 p1 = _mm256_mul_ps(pairs4<kQ51>(w + 4 * kQ51), pairs4<kQ81>(a + 4 * kQ81));
-    const __m256 dd = _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(2, 0, 2, 0));  // b0 b2 b4 b6 | b1 b3 b5 b7
-    acc = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(s), acc);
-    accm = _mm256_add_ps(accm, _mm256_shuffle_ps(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-  float tail = 0.f;
-  for (; b < nb; ++b, w += kQ51, a += kQ81) {
-    const __m256i p = _mm256_maddubs_epi16(q5_1_levels(w), load256(a + 4));
-    const int s = hsum_i32(_mm256_madd_epi16(p, _mm256_set1_epi16(1)));
-    tail += (h2f(w) * h2f(a)) * static_cast<float>(s) + h2f(w + 2) * h2f(a + 2);
-  }
-  return hsum(_mm256_add_ps(acc, accm)) + tail;
 }
 
 // Levels of a block (32 bytes, element order) as four vectors of 8 floats.
@@ -605,11 +519,13 @@ namespace qk {
 void fill_avx2_kquants(KernelTable& t) {
   TypeKernels& q50 = t.type[kQ5_0];
   q50.dequantize_row = dequantize_q5_0;
-  q50.vec_dot = dot_q5_0_q8_0;
+  q50.vec_dot = dot_pairs<kQ50>;
+  q50.vec_dot_rows = dot_rows_pairs<kQ50>;
   q50.vec_dot_f32 = dot_q5_0_f32;
   TypeKernels& q51 = t.type[kQ5_1];
   q51.dequantize_row = dequantize_q5_1;
-  q51.vec_dot = dot_q5_1_q8_1;
+  q51.vec_dot = dot_pairs<kQ51>;
+  q51.vec_dot_rows = dot_rows_pairs<kQ51>;
   q51.vec_dot_f32 = dot_q5_1_f32;
   TypeKernels& q4k = t.type[kQ4_K];
   q4k.dequantize_row = dequantize_qk<false>;

@@ -30,16 +30,6 @@
 constexpr int kQ40 = sizeof(BlockQ4_0), kQ41 = sizeof(BlockQ4_1), kQ50 = sizeof(BlockQ5_0), kQ51 = sizeof(BlockQ5_1), kQ80 = sizeof(BlockQ8_0),
               kQ81 = sizeof(BlockQ8_1);
 
-// Layout facts of a weight format (kW: its block size).
-template <int kW>
-struct Fmt {
-  static constexpr bool kFifthBit = kW == kQ50 || kW == kQ51;
-  static constexpr int kOffset = kW == kQ50 ? 16 : kW == kQ40 ? 8 : 0;  // q4_0, q5_0: levels - offset; q4_1/q5_1: + m
-  static constexpr int kQh = kW == kQ50 ? 2 : 4;  // q5 only
-  static constexpr int kQs = kW == kQ40 ? 2 : kW == kQ41 ? 4 : kW == kQ50 ? 6 : 8;
-  static constexpr int kA = kOffset ? kQ80 : kQ81;  // activation block: q8_0 or q8_1
-};
-
 inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
 
 struct LevelQuart { __m512i lo, hi; };
@@ -47,7 +37,7 @@ struct Q8Quart { __m512i lo, hi, corr; };
 
 template <int kW>
 inline LevelQuart level_quart(const uint8_t* w) {
-  using F = Fmt<kW>;
+  using F = BlockFmt<kW>;
   const __m512i z = bcast4<kW>(w + F::kQs), m4 = _mm512_set1_epi8(0x0F);
   const __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
   if (!F::kFifthBit) return {lo, hi};
@@ -63,10 +53,10 @@ inline LevelQuart level_quart(const uint8_t* w) {
 // An activation quartet (q8_0 for q5_0, else q8_1); corr = -16 * sum y for q5_0, else 0.
 template <int kW, bool kVnni>
 inline Q8Quart q8_quart(const uint8_t* a) {
-  constexpr int kA = Fmt<kW>::kA, kYs = kA - 32;
+  constexpr int kA = BlockFmt<kW>::kA, kYs = kA - 32;
   Q8Quart r{bcast4<kA>(a + kYs), bcast4<kA>(a + kYs + 16), _mm512_setzero_si512()};
-  if (Fmt<kW>::kOffset) {
-    const __m512i e16 = _mm512_set1_epi8(Fmt<kW>::kOffset);
+  if (BlockFmt<kW>::kOffset) {
+    const __m512i e16 = _mm512_set1_epi8(BlockFmt<kW>::kOffset);
     __m512i sum16;
     if (kVnni) {
       sum16 = dpbusd(dpbusd(_mm512_setzero_si512(), e16, r.lo), e16, r.hi);
@@ -99,7 +89,7 @@ inline __m256i q5_levels32(const uint8_t* w) {
 // Exact S of one block, for the tails.
 template <int kW>
 inline int block_dot(const uint8_t* w, const uint8_t* a) {
-  using F = Fmt<kW>;
+  using F = BlockFmt<kW>;
   __m256i u;
   if (F::kFifthBit) {
     u = q5_levels32<F::kQh, F::kQs>(w);
@@ -117,8 +107,8 @@ inline int block_dot(const uint8_t* w, const uint8_t* a) {
 // Four rows stream side by side with software prefetch (prefetch_row_set).
 template <int kW, bool kVnni, int kRows>
 void rows_qx(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* out) {
-  constexpr int kA = Fmt<kW>::kA;
-  constexpr bool kMin = !Fmt<kW>::kOffset;
+  constexpr int kA = BlockFmt<kW>::kA;
+  constexpr bool kMin = !BlockFmt<kW>::kOffset;
   const int64_t nb = k / QK32, ng = nb / 16;
   __m512 acc[kRows], accm[kRows];
   QK_UNROLL
@@ -147,14 +137,7 @@ void rows_qx(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float* ou
   }
   QK_UNROLL
   for (int r = 0; r < kRows; ++r) {
-    const uint8_t* wr = w + r * ws;
-    float tail = 0.f;
-    for (int64_t b = ng * 16; b < nb; ++b) {
-      const uint8_t* wb = wr + b * kW;
-      const uint8_t* ab = a + b * kA;
-      tail += (h2f(wb) * h2f(ab)) * static_cast<float>(block_dot<kW>(wb, ab));
-      if (kMin) tail += h2f(wb + 2) * h2f(ab + 2);
-    }
+    const float tail = tail_blocks<kW, kA, kMin>(w + r * ws, a, ng * 16, nb, block_dot<kW>);
     out[r] = _mm512_reduce_add_ps(kMin ? _mm512_add_ps(acc[r], accm[r]) : acc[r]) + tail;
   }
 }
@@ -172,13 +155,6 @@ void dot_rows_qx(int64_t k, const uint8_t* w, size_t ws, int nw, const uint8_t* 
   for (int j = 0; j < na; ++j) {
     const uint8_t* aj = a + j * as;
     float* oj = out + j * os;
-    int i = 0;
-    for (; i + 4 <= nw; i += 4) rows_qx<kW, kVnni, 4>(k, w + i * ws, ws, aj, oj + i);
-    switch (nw - i) {
-      case 3: rows_qx<kW, kVnni, 3>(k, w + i * ws, ws, aj, oj + i); break;
-      case 2: rows_qx<kW, kVnni, 2>(k, w + i * ws, ws, aj, oj + i); break;
-      case 1: rows_qx<kW, kVnni, 1>(k, w + i * ws, ws, aj, oj + i); break;
-      default: break;
-    }
+    for_row_sets(nw, [&](auto rows, int i) { rows_qx<kW, kVnni, decltype(rows)::value>(k, w + i * ws, ws, aj, oj + i); });
   }
 }

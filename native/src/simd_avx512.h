@@ -3,11 +3,11 @@
 // clang attribute), so that every function here is compiled for that ISA.
 #pragma once
 
-#include "prefetch_rows.h"
-
 inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 
 inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
+
+#include "rows_x86.h"  // needs h2f
 
 // VPDPBUSD: acc + sum u*s per 4-byte group (u unsigned, s signed), exact.
 // AVX512_VNNI is deliberately NOT in this file's target set: a compiler that
