@@ -298,6 +298,20 @@ float dot_q5_f32(int64_t k, const uint8_t* w, const float* x) {
 // Outside the target region: this runs on any CPU (it only stores pointers).
 namespace qk {
 
+// The 'q8' dots, which differ only by the dot-product instruction.
+template <bool kVnni>
+void fill_q8_dots(KernelTable& t) {
+  t.type[kQ4_1].vec_dot = dot_qx<kQ41, kVnni>;
+  t.type[kQ5_0].vec_dot = dot_qx<kQ50, kVnni>;
+  t.type[kQ5_1].vec_dot = dot_qx<kQ51, kVnni>;
+  t.type[kQ4_1].vec_dot_rows = dot_rows_qx<kQ41, kVnni>;
+  t.type[kQ5_0].vec_dot_rows = dot_rows_qx<kQ50, kVnni>;
+  t.type[kQ5_1].vec_dot_rows = dot_rows_qx<kQ51, kVnni>;
+  t.type[kQ4_K].vec_dot = dot_qk_q8_K<false, kVnni>;
+  t.type[kQ5_K].vec_dot = dot_qk_q8_K<true, kVnni>;
+  t.type[kQ6_K].vec_dot = dot_q6_K_q8_K<kVnni>;
+}
+
 void fill_avx512_kquants(KernelTable& t, bool vnni) {
   t.type[kQ5_0].vec_dot_f32 = dot_q5_f32<true>;
   t.type[kQ5_1].vec_dot_f32 = dot_q5_f32<false>;
@@ -305,25 +319,9 @@ void fill_avx512_kquants(KernelTable& t, bool vnni) {
   t.type[kQ5_K].vec_dot_f32 = dot_qk_f32<true>;
   t.type[kQ6_K].vec_dot_f32 = dot_q6_K_f32;
   if (vnni) {
-    t.type[kQ4_1].vec_dot = dot_qx<kQ41, true>;
-    t.type[kQ5_0].vec_dot = dot_qx<kQ50, true>;
-    t.type[kQ5_1].vec_dot = dot_qx<kQ51, true>;
-    t.type[kQ4_1].vec_dot_rows = dot_rows_qx<kQ41, true>;
-    t.type[kQ5_0].vec_dot_rows = dot_rows_qx<kQ50, true>;
-    t.type[kQ5_1].vec_dot_rows = dot_rows_qx<kQ51, true>;
-    t.type[kQ4_K].vec_dot = dot_qk_q8_K<false, true>;
-    t.type[kQ5_K].vec_dot = dot_qk_q8_K<true, true>;
-    t.type[kQ6_K].vec_dot = dot_q6_K_q8_K<true>;
+    fill_q8_dots<true>(t);
   } else {
-    t.type[kQ4_1].vec_dot = dot_qx<kQ41, false>;
-    t.type[kQ5_0].vec_dot = dot_qx<kQ50, false>;
-    t.type[kQ5_1].vec_dot = dot_qx<kQ51, false>;
-    t.type[kQ4_1].vec_dot_rows = dot_rows_qx<kQ41, false>;
-    t.type[kQ5_0].vec_dot_rows = dot_rows_qx<kQ50, false>;
-    t.type[kQ5_1].vec_dot_rows = dot_rows_qx<kQ51, false>;
-    t.type[kQ4_K].vec_dot = dot_qk_q8_K<false, false>;
-    t.type[kQ5_K].vec_dot = dot_qk_q8_K<true, false>;
-    t.type[kQ6_K].vec_dot = dot_q6_K_q8_K<false>;
+    fill_q8_dots<false>(t);
   }
 }
 

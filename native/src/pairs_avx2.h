@@ -34,15 +34,16 @@ inline __m256i pair_bcast(const uint8_t* p0, const uint8_t* p1) {
                             _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p1))), 0xF0);
 }
 
-// Levels of the pair of blocks at w (lo: elements 0..15 of each, hi: 16..31).
+// Levels of the blocks at w0 and w1 in lanes 0 and 1 (lo: elements 0..15 of
+// each, hi: 16..31).
 template <int kW>
-inline void pair_levels(const uint8_t* w, __m256i& lo, __m256i& hi) {
+inline void pair_levels(const uint8_t* w0, const uint8_t* w1, __m256i& lo, __m256i& hi) {
   using F = BlockFmt<kW>;
-  const __m256i z = pair_bcast(w + F::kQs, w + kW + F::kQs), m4 = _mm256_set1_epi8(0x0F);
+  const __m256i z = pair_bcast(w0 + F::kQs, w1 + F::kQs), m4 = _mm256_set1_epi8(0x0F);
   lo = _mm256_and_si256(z, m4);
   hi = _mm256_and_si256(_mm256_srli_epi16(z, 4), m4);
   if (!F::kFifthBit) return;
-  const __m256i h = pair_bcast(w + F::kQh, w + kW + F::kQh);
+  const __m256i h = pair_bcast(w0 + F::kQh, w1 + F::kQh);
   const __m256i sel_lo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const __m256i sel_hi = _mm256_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ull)), b4 = _mm256_set1_epi8(0x10);
@@ -52,33 +53,30 @@ inline void pair_levels(const uint8_t* w, __m256i& lo, __m256i& hi) {
   hi = _mm256_or_si256(hi, _mm256_and_si256(mhi, b4));
 }
 
-// Exact S of one block (the tails), 128 bits wide: lo / hi as in a pair's lane 0.
+// o * sum y of an activation pair in int16 pair sums (0 for the formats with a min).
+template <int kW>
+inline __m256i pair_corr(__m256i ylo, __m256i yhi) {
+  if (!BlockFmt<kW>::kOffset) return _mm256_setzero_si256();
+  const __m256i eo = _mm256_set1_epi8(BlockFmt<kW>::kOffset);
+  return _mm256_add_epi16(_mm256_maddubs_epi16(eo, ylo), _mm256_maddubs_epi16(eo, yhi));
+}
+
+// int32 lanes, 128-bit lane l summing to the exact S of block l of the pair.
+inline __m256i pair_dot(__m256i lo, __m256i hi, __m256i ylo, __m256i yhi, __m256i corr) {
+  const __m256i qy = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi));
+  return _mm256_madd_epi16(_mm256_sub_epi16(qy, corr), _mm256_set1_epi16(1));
+}
+
+// Exact S of one block (the tails): the pair kernel with the block in both
+// lanes, lane 0 taken.
 template <int kW>
 inline int block_dot_pair(const uint8_t* w, const uint8_t* a) {
-  using F = BlockFmt<kW>;
-  const __m128i z = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + F::kQs)), m4 = _mm_set1_epi8(0x0F);
-  __m128i lo = _mm_and_si128(z, m4), hi = _mm_and_si128(_mm_srli_epi16(z, 4), m4);
-  if (F::kFifthBit) {
-    uint32_t qh;
-    std::memcpy(&qh, w + F::kQh, 4);
-    const __m128i h = _mm_cvtsi32_si128(static_cast<int>(qh));
-    const __m128i bit = _mm_set1_epi64x(static_cast<long long>(0x8040201008040201ull)), b4 = _mm_set1_epi8(0x10);
-    const __m128i mlo = _mm_cmpeq_epi8(_mm_and_si128(_mm_shuffle_epi8(h, _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)), bit), bit);
-    const __m128i mhi = _mm_cmpeq_epi8(_mm_and_si128(_mm_shuffle_epi8(h, _mm_setr_epi8(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3)), bit), bit);
-    lo = _mm_or_si128(lo, _mm_and_si128(mlo, b4));
-    hi = _mm_or_si128(hi, _mm_and_si128(mhi, b4));
-  }
-  const __m128i y0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + F::kYs));
-  const __m128i y1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + F::kYs + 16));
-  __m128i p = _mm_add_epi16(_mm_maddubs_epi16(lo, y0), _mm_maddubs_epi16(hi, y1));
-  if (F::kOffset) {
-    const __m128i e = _mm_set1_epi8(F::kOffset);
-    p = _mm_sub_epi16(p, _mm_add_epi16(_mm_maddubs_epi16(e, y0), _mm_maddubs_epi16(e, y1)));
-  }
-  __m128i s = _mm_madd_epi16(p, _mm_set1_epi16(1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
+  __m256i lo, hi;
+  pair_levels<kW>(w, w, lo, hi);
+  const uint8_t* y = a + BlockFmt<kW>::kYs;
+  const __m256i ylo = pair_bcast(y, y), yhi = pair_bcast(y + 16, y + 16);
+  const __m256i s = pair_dot(lo, hi, ylo, yhi, pair_corr<kW>(ylo, yhi));
+  return hsum_i32(_mm256_blend_epi32(s, _mm256_setzero_si256(), 0xF0));
 }
 
 template <int kW, int kRows>
@@ -87,7 +85,6 @@ void rows1_pairs(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float
   constexpr int kA = F::kA;
   constexpr bool kMin = F::kOffset == 0;
   const int64_t nb = k / QK32, n8 = nb / 8, ng = nb / 16;
-  const __m256i eo = _mm256_set1_epi8(F::kOffset), one = _mm256_set1_epi16(1);
   __m256 acc[kRows], accm[kRows];
   QK_UNROLL
   for (int r = 0; r < kRows; ++r) acc[r] = accm[r] = _mm256_setzero_ps();
@@ -103,14 +100,13 @@ void rows1_pairs(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float
       for (int p = 0; p < 2; ++p) {
         const uint8_t* ap = a + (b0 + 4 * h + 2 * p) * kA + F::kYs;
         const __m256i ylo = pair_bcast(ap, ap + kA), yhi = pair_bcast(ap + 16, ap + kA + 16);
-        const __m256i c = kMin ? _mm256_setzero_si256() : _mm256_add_epi16(_mm256_maddubs_epi16(eo, ylo), _mm256_maddubs_epi16(eo, yhi));
+        const __m256i c = pair_corr<kW>(ylo, yhi);
         QK_UNROLL
         for (int r = 0; r < kRows; ++r) {
+          const uint8_t* wp = w + r * ws + (b0 + 4 * h + 2 * p) * kW;
           __m256i lo, hi;
-          pair_levels<kW>(w + r * ws + (b0 + 4 * h + 2 * p) * kW, lo, hi);
-          __m256i qy = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi));
-          if (!kMin) qy = _mm256_sub_epi16(qy, c);
-          v[r][p] = _mm256_madd_epi16(qy, one);
+          pair_levels<kW>(wp, wp + kW, lo, hi);
+          v[r][p] = pair_dot(lo, hi, ylo, yhi, c);
         }
       }
       QK_UNROLL
@@ -118,7 +114,7 @@ void rows1_pairs(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float
     }
     // Block sums in the order b0 b2 b4 b6 | b1 b3 b5 b7 (= reduce_pairs of the 4 pairs).
     if (!kMin) {
-      const __m256 da = scales8_evens_odds<kQ80>(a + b0 * kQ80);
+      const __m256 da = scales8_evens_odds<kA>(a + b0 * kA);
       QK_UNROLL
       for (int r = 0; r < kRows; ++r) {
         const __m256 d = _mm256_mul_ps(scales8_evens_odds<kW>(w + r * ws + b0 * kW), da);
@@ -126,7 +122,7 @@ void rows1_pairs(int64_t k, const uint8_t* w, size_t ws, const uint8_t* a, float
       }
     } else {
       // (d, m) x (d, s): [dd0 ms0 dd2 ms2 | dd1 ms1 dd3 ms3] for blocks 0..3, then 4..7.
-      const __m256 a0 = pairs4<kQ81>(a + b0 * kQ81), a1 = pairs4<kQ81>(a + (b0 + 4) * kQ81);
+      const __m256 a0 = pairs4<kA>(a + b0 * kA), a1 = pairs4<kA>(a + (b0 + 4) * kA);
       QK_UNROLL
       for (int r = 0; r < kRows; ++r) {
         const uint8_t* wr = w + r * ws + b0 * kW;
