@@ -12,6 +12,46 @@ export interface BackendInfo {
   threads: number;
 }
 
+/** The native llama decoder (native/src/llama.h); opaque handles. */
+export interface NativeLlama {
+  create(config: NativeLlamaConfig, weights: NativeLlamaWeights): unknown;
+  createCache(model: unknown, context: number, f16: boolean): unknown;
+  decode(model: unknown, caches: unknown[], tokens: Int32Array, positions: Int32Array, cacheIndex: Int32Array, wantLogits: Uint8Array, logits: Float32Array): void;
+  decodeAsync(model: unknown, caches: unknown[], tokens: Int32Array, positions: Int32Array, cacheIndex: Int32Array, wantLogits: Uint8Array, logits: Float32Array): Promise<void>;
+}
+
+export interface NativeLlamaConfig {
+  hidden: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffn: number;
+  vocab: number;
+  ropeDims: number;
+  ropeBase: number;
+  ropeFreqScale: number;
+  normEps: number;
+  ropeNeox: boolean;
+  maxBatch: number;
+}
+
+/** A matrix as the addon takes it: ggml type id, ggml-layout bytes. */
+export interface NativeMatrix {
+  type: number;
+  rows: number;
+  cols: number;
+  data: Uint8Array;
+}
+
+export interface NativeLlamaWeights {
+  tokEmbd: NativeMatrix;
+  output: NativeMatrix;
+  outNorm: Float32Array;
+  ropeFreqs?: Float32Array;
+  layers: { attnNorm: Float32Array; ffnNorm: Float32Array; wq: NativeMatrix; wk: NativeMatrix; wv: NativeMatrix; wo: NativeMatrix; gate: NativeMatrix; up: NativeMatrix; down: NativeMatrix }[];
+}
+
 /**
  * What the public API needs from an implementation. Arguments arrive already
  * validated by lib/validate.ts; the native backend re-checks them anyway.
@@ -33,4 +73,6 @@ export interface Backend {
   setThreads(n: number): void;
   /** Best streaming-read GB/s over a new buffer of `source` bytes, or over the caller's buffer (native only; null on the js backend). */
   memoryBandwidth(source: number | Uint8Array, reps: number): number | null;
+  /** The whole-model decoder; null on the js backend (lib/model runs its reference forward pass there). */
+  readonly llama: NativeLlama | null;
 }

@@ -1,29 +1,18 @@
 // qkernels: quantized LLM weight kernels for Node.js.
 import type { Backend, LayoutCode, PrecisionCode } from './backend';
 import { QkError } from './errors';
-import { jsBackend } from './js/backend';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadNative, packageRoot } from './native';
-import { activationRowBytes, INTERLEAVED_TYPES, layoutBytes, TYPES, type Layout, type Precision, type TypeInfo, type WeightType } from './types';
+import { packageRoot } from './native';
+import { impl } from './runtime';
+import { activationRowBytes, INTERLEAVED_TYPES, layoutBytes, TYPES, type Layout, type Precision, type QuantizedMatrix, type TypeInfo, type WeightType } from './types';
 import { checkCols, checkCount, checkF32, checkLayout, checkMatrix, checkType, checkU8 } from './validate';
 
 export { QkError } from './errors';
 export type { QkErrorCode } from './errors';
-export type { WeightType, TypeInfo, Precision, ActivationType, Layout } from './types';
+export type { WeightType, TypeInfo, Precision, ActivationType, Layout, QuantizedMatrix } from './types';
 export { WEIGHT_TYPES, INTERLEAVED_TYPES } from './types';
 
-export interface QuantizedMatrix {
-  readonly type: WeightType;
-  /** N: output features */
-  readonly rows: number;
-  /** K: input features; a multiple of the type's block size */
-  readonly cols: number;
-  /** rows * rowBytes(type, cols) bytes in the ggml layout (whole tiles of 16 rows when interleaved); a view, never a copy */
-  readonly data: Uint8Array;
-  /** Absent or 'ggml': the ggml layout. 'interleaved16': made by prepare(), for matmul. */
-  readonly layout?: Layout;
-}
 
 export interface MatmulOptions {
   /** 'q8' (default): activations quantized per block and dotted in integers, as llama.cpp; 'f32': weights dequantized on the fly. */
@@ -42,37 +31,6 @@ export interface BackendReport {
 
 const VERSION: string = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')).version;
 
-function chooseBackend(): Backend {
-  const want = process.env.QKERNELS_BACKEND;
-  if (want === 'js') return jsBackend;
-  if (want !== undefined && want !== '' && want !== 'native') {
-    throw new QkError('ERR_QK_BACKEND', `QKERNELS_BACKEND must be 'native' or 'js'; got '${want}'`);
-  }
-  try {
-    return loadNative();
-  } catch (e) {
-    if (want === 'native') {
-      throw new QkError('ERR_QK_BACKEND', `QKERNELS_BACKEND=native but the native addon did not load: ${(e as Error).message}`);
-    }
-    return jsBackend;
-  }
-}
-
-const impl: Backend = chooseBackend();
-
-function applyEnvironment(): void {
-  const isa = process.env.QKERNELS_ISA;
-  if (isa) impl.setIsa(isa);
-  const threads = process.env.QKERNELS_THREADS;
-  if (threads) {
-    const n = Number(threads);
-    if (!Number.isInteger(n) || n < 1 || n > 256) {
-      throw new QkError('ERR_QK_ARG', `QKERNELS_THREADS must be an integer in [1, 256]; got '${threads}'`);
-    }
-    impl.setThreads(n);
-  }
-}
-applyEnvironment();
 
 export function typeInfo(type: WeightType): TypeInfo {
   return checkType(type);

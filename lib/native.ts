@@ -1,7 +1,7 @@
 // Loads the N-API addon (a prebuild when one matches, else the local build).
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Backend, BackendInfo, LayoutCode, PrecisionCode } from './backend';
+import type { Backend, BackendInfo, LayoutCode, NativeLlama, PrecisionCode } from './backend';
 import { QkError } from './errors';
 import { TYPES, type WeightType } from './types';
 
@@ -19,6 +19,10 @@ interface Addon {
   setThreads(n: number): void;
   setErrorClass(cls: new (code: string, message: string) => Error): void;
   memoryBandwidth(source: number | Uint8Array, reps: number): number;
+  llamaCreate: NativeLlama['create'];
+  kvCreate: NativeLlama['createCache'];
+  llamaDecode: NativeLlama['decode'];
+  llamaDecodeAsync: NativeLlama['decodeAsync'];
 }
 
 /** The package root: the nearest folder above this file whose package.json is ours. */
@@ -60,5 +64,11 @@ export function loadNative(): Backend {
     setIsa: (isa) => addon.setIsa(isa),
     setThreads: (n) => addon.setThreads(n),
     memoryBandwidth: (source, reps) => addon.memoryBandwidth(source, reps),
+    llama: {
+      create: addon.llamaCreate,
+      createCache: addon.kvCreate,
+      decode: addon.llamaDecode,
+      decodeAsync: addon.llamaDecodeAsync,
+    },
   };
 }

@@ -5,6 +5,19 @@ export type WeightType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5
 export type ActivationType = 'f32' | 'q8_0' | 'q8_1' | 'q8_k';
 export type Precision = 'q8' | 'f32';
 
+export interface QuantizedMatrix {
+  readonly type: WeightType;
+  /** N: output features */
+  readonly rows: number;
+  /** K: input features; a multiple of the type's block size */
+  readonly cols: number;
+  /** rows * rowBytes(type, cols) bytes in the ggml layout (whole tiles of 16 rows when interleaved); a view, never a copy */
+  readonly data: Uint8Array;
+  /** Absent or 'ggml': the ggml layout. 'interleaved16': made by prepare(), for matmul. */
+  readonly layout?: Layout;
+}
+
+
 export interface TypeInfo {
   readonly name: WeightType;
   /** ggml_type id, as written in GGUF files */

@@ -1,6 +1,6 @@
 // openGguf: parses and checks a GGUF v2/v3 file (reference §7), then hands
 // out its tensors as views on the file's bytes.
-import type { QuantizedMatrix } from '../index';
+import type { QuantizedMatrix } from '../types';
 import { QkError } from '../errors';
 import { Cursor } from './cursor';
 import { BAD, GgufError, SHORT, TYPE } from './errors';

@@ -1,7 +1,7 @@
 // GGUF facts (reference §7) and the shapes of what openGguf returns and
 // writeGguf takes. Every ggml type id a file may carry is listed, so tensors
 // of types qkernels cannot compute with are still sized, checked and listed.
-import type { QuantizedMatrix } from '../index';
+import type { QuantizedMatrix } from '../types';
 import { TYPES, type WeightType } from '../types';
 
 export const GGUF_MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32

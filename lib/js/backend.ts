@@ -105,4 +105,5 @@ export const jsBackend: Backend = {
     /* the TypeScript kernels run on the calling thread */
   },
   memoryBandwidth: () => null,
+  llama: null,
 };

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "dispatch.h"
+#include "llama.h"
 #include "mapped_file.h"
 #include "membench.h"
 #include "ops.h"
@@ -48,7 +49,9 @@ template <typename T>
 Napi::TypedArrayOf<T> array_arg(const Napi::CallbackInfo& info, size_t i, const char* name, const char* kind) {
   if (i >= info.Length() || !info[i].IsTypedArray()) throw ArgError{qk::kErrArg, std::string(name) + " must be a " + kind};
   Napi::TypedArray ta = info[i].As<Napi::TypedArray>();
-  const napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_uint8_array;
+  const napi_typedarray_type want = std::is_same<T, float>::value     ? napi_float32_array
+                                    : std::is_same<T, int32_t>::value ? napi_int32_array
+                                                                      : napi_uint8_array;
   if (ta.TypedArrayType() != want) throw ArgError{qk::kErrArg, std::string(name) + " must be a " + kind};
   if (ta.ArrayBuffer().IsDetached()) throw ArgError{qk::kErrArg, std::string(name) + "'s ArrayBuffer is detached"};
   return ta.As<Napi::TypedArrayOf<T>>();
@@ -440,6 +443,249 @@ Napi::Value AdviseMapped(const Napi::CallbackInfo& info) {
 }
 // ---- end of mapped files (GGUF) ----
 
+// ---- llama decoder ----
+// llamaCreate(config, weights) -> handle: the runner keeps pointers into the
+// weights' typed arrays, so the handle pins each of them for its lifetime.
+// kvCreate(handle, context, f16) -> cache handle. llamaDecode[Async](handle,
+// caches[], tokens, positions, cacheIndex, wantLogits, logits): one batch
+// through every layer (see llama.h); the async form pins every argument until
+// it settles.
+
+struct LlamaHandle {
+  qk::LlamaRunner runner;
+  std::vector<Napi::ObjectReference> pins;
+};
+
+struct KvHandle {
+  qk::KvCache cache;
+  int64_t reported = 0;
+  const qk::LlamaRunner* owner = nullptr;
+};
+
+Napi::Object object_arg(const Napi::Value& v, const char* name) {
+  if (!v.IsObject()) throw ArgError{qk::kErrArg, std::string(name) + " must be an object"};
+  return v.As<Napi::Object>();
+}
+
+int64_t int_field(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw ArgError{qk::kErrArg, std::string("config.") + key + " must be a number"};
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || std::fabs(d) > 9007199254740991.0) throw ArgError{qk::kErrArg, std::string("config.") + key + " must be an integer"};
+  return static_cast<int64_t>(d);
+}
+
+float float_field(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw ArgError{qk::kErrArg, std::string("config.") + key + " must be a number"};
+  return static_cast<float>(v.As<Napi::Number>().DoubleValue());
+}
+
+// A typed array field of `o`, pinned by `h`; its bytes are read in place.
+template <typename T>
+Napi::TypedArrayOf<T> pinned_array(LlamaHandle& h, const Napi::Object& o, const char* key, const char* kind) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsTypedArray()) throw ArgError{qk::kErrArg, std::string(key) + " must be a " + kind};
+  Napi::TypedArray ta = v.As<Napi::TypedArray>();
+  const napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_uint8_array;
+  if (ta.TypedArrayType() != want) throw ArgError{qk::kErrArg, std::string(key) + " must be a " + kind};
+  if (ta.ArrayBuffer().IsDetached()) throw ArgError{qk::kErrArg, std::string(key) + "'s ArrayBuffer is detached"};
+  h.pins.push_back(Napi::Persistent(static_cast<Napi::Object>(ta)));
+  return ta.As<Napi::TypedArrayOf<T>>();
+}
+
+const float* norm_field(LlamaHandle& h, const Napi::Object& o, const char* key, int64_t n) {
+  auto a = pinned_array<float>(h, o, key, "Float32Array");
+  if (static_cast<int64_t>(a.ElementLength()) != n) throw ArgError{qk::kErrLength, std::string(key) + " must hold " + std::to_string(n) + " floats, got " + std::to_string(a.ElementLength())};
+  return a.Data();
+}
+
+// {type, data, rows, cols}
+qk::WeightView weight_field(LlamaHandle& h, const Napi::Object& o, const char* key) {
+  Napi::Object w = object_arg(o.Get(key), key);
+  qk::WeightView v;
+  v.type = static_cast<int>(int_field(w, "type"));
+  v.rows = int_field(w, "rows");
+  v.cols = int_field(w, "cols");
+  auto d = pinned_array<uint8_t>(h, w, "data", "Uint8Array");
+  v.data = d.Data();
+  v.len = d.ElementLength();
+  return v;
+}
+
+Napi::Value LlamaCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* h = new LlamaHandle();
+  try {
+    if (info.Length() < 2) throw ArgError{qk::kErrArg, "llamaCreate(config, weights)"};
+    Napi::Object co = object_arg(info[0], "config");
+    Napi::Object wo = object_arg(info[1], "weights");
+    qk::LlamaConfig c;
+    c.hidden = int_field(co, "hidden");
+    c.layers = int_field(co, "layers");
+    c.heads = int_field(co, "heads");
+    c.kv_heads = int_field(co, "kvHeads");
+    c.head_dim = int_field(co, "headDim");
+    c.ffn = int_field(co, "ffn");
+    c.vocab = int_field(co, "vocab");
+    c.rope_dims = int_field(co, "ropeDims");
+    c.rope_base = float_field(co, "ropeBase");
+    c.rope_freq_scale = float_field(co, "ropeFreqScale");
+    c.norm_eps = float_field(co, "normEps");
+    c.rope_neox = co.Get("ropeNeox").ToBoolean().Value();
+    c.max_batch = int_field(co, "maxBatch");
+    qk::LlamaWeights w;
+    w.tok_embd = weight_field(*h, wo, "tokEmbd");
+    w.output = weight_field(*h, wo, "output");
+    w.out_norm = norm_field(*h, wo, "outNorm", c.hidden);
+    if (wo.Has("ropeFreqs") && wo.Get("ropeFreqs").IsTypedArray()) {
+      auto f = pinned_array<float>(*h, wo, "ropeFreqs", "Float32Array");
+      w.rope_freqs = f.Data();
+      w.rope_freqs_len = f.ElementLength();
+    }
+    Napi::Value lv = wo.Get("layers");
+    if (!lv.IsArray()) throw ArgError{qk::kErrArg, "weights.layers must be an array"};
+    Napi::Array layers = lv.As<Napi::Array>();
+    for (uint32_t i = 0; i < layers.Length(); ++i) {
+      Napi::Object lo = object_arg(layers.Get(i), "a layer");
+      qk::LlamaLayerWeights L;
+      L.attn_norm = norm_field(*h, lo, "attnNorm", c.hidden);
+      L.ffn_norm = norm_field(*h, lo, "ffnNorm", c.hidden);
+      L.wq = weight_field(*h, lo, "wq");
+      L.wk = weight_field(*h, lo, "wk");
+      L.wv = weight_field(*h, lo, "wv");
+      L.wo = weight_field(*h, lo, "wo");
+      L.gate = weight_field(*h, lo, "gate");
+      L.up = weight_field(*h, lo, "up");
+      L.down = weight_field(*h, lo, "down");
+      w.layers.push_back(L);
+    }
+    qk::Status s = h->runner.init(c, w);
+    if (!s.ok()) throw ArgError{s.code, s.message};
+    return Napi::External<LlamaHandle>::New(env, h, [](Napi::Env, LlamaHandle* p) { delete p; });
+  } catch (const ArgError& e) {
+    delete h;
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+LlamaHandle* llama_arg(const Napi::CallbackInfo& info, size_t i) {
+  if (i >= info.Length() || !info[i].IsExternal()) throw ArgError{qk::kErrArg, "model must be a llama handle"};
+  return info[i].As<Napi::External<LlamaHandle>>().Data();
+}
+
+Napi::Value KvCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    LlamaHandle* h = llama_arg(info, 0);
+    const int64_t context = int_arg(info, 1, "context");
+    const bool f16 = info.Length() > 2 && info[2].ToBoolean().Value();
+    auto* kv = new KvHandle();
+    qk::Status s = kv->cache.init(h->runner.config(), context, f16);
+    if (!s.ok()) {
+      delete kv;
+      throw ArgError{s.code, s.message};
+    }
+    kv->owner = &h->runner;
+    kv->reported = static_cast<int64_t>(kv->cache.bytes());
+    Napi::MemoryManagement::AdjustExternalMemory(env, kv->reported);
+    return Napi::External<KvHandle>::New(env, kv, [](Napi::Env e, KvHandle* p) {
+      Napi::MemoryManagement::AdjustExternalMemory(e, -p->reported);
+      delete p;
+    });
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+// The batch's arguments, unwrapped and checked against one another.
+struct DecodeArgs {
+  LlamaHandle* model = nullptr;
+  std::vector<qk::KvCache*> caches;
+  qk::LlamaBatch batch;
+};
+
+DecodeArgs decode_args(const Napi::CallbackInfo& info) {
+  DecodeArgs a;
+  a.model = llama_arg(info, 0);
+  if (info.Length() < 7 || !info[1].IsArray()) throw ArgError{qk::kErrArg, "caches must be an array of KV cache handles"};
+  Napi::Array cs = info[1].As<Napi::Array>();
+  for (uint32_t i = 0; i < cs.Length(); ++i) {
+    Napi::Value v = cs.Get(i);
+    if (!v.IsExternal()) throw ArgError{qk::kErrArg, "caches must hold KV cache handles"};
+    KvHandle* kv = v.As<Napi::External<KvHandle>>().Data();
+    if (kv->owner != &a.model->runner) throw ArgError{qk::kErrArg, "a KV cache was made for another model"};
+    a.caches.push_back(&kv->cache);
+  }
+  auto tokens = array_arg<int32_t>(info, 2, "tokens", "Int32Array");
+  auto positions = array_arg<int32_t>(info, 3, "positions", "Int32Array");
+  auto index = array_arg<int32_t>(info, 4, "cacheIndex", "Int32Array");
+  auto want = array_arg<uint8_t>(info, 5, "wantLogits", "Uint8Array");
+  auto logits = array_arg<float>(info, 6, "logits", "Float32Array");
+  const size_t n = tokens.ElementLength();
+  if (positions.ElementLength() != n || index.ElementLength() != n || want.ElementLength() != n) {
+    throw ArgError{qk::kErrLength, "tokens, positions, cacheIndex and wantLogits must have the same length"};
+  }
+  a.batch.tokens = tokens.Data();
+  a.batch.positions = positions.Data();
+  a.batch.cache_index = index.Data();
+  a.batch.want_logits = want.Data();
+  a.batch.n = static_cast<int64_t>(n);
+  a.batch.caches = a.caches.data();
+  a.batch.n_caches = static_cast<int64_t>(a.caches.size());
+  a.batch.logits = logits.Data();
+  a.batch.logits_len = logits.ElementLength();
+  return a;
+}
+
+Napi::Value LlamaDecode(const Napi::CallbackInfo& info) {
+  return guarded(info, [&] {
+    DecodeArgs a = decode_args(info);
+    return a.model->runner.decode(a.batch);
+  });
+}
+
+class DecodeWorker : public Napi::AsyncWorker {
+ public:
+  DecodeWorker(const Napi::CallbackInfo& info, DecodeArgs args)
+      : Napi::AsyncWorker(info.Env(), "qkernels.llamaDecode"), deferred_(Napi::Promise::Deferred::New(info.Env())), args_(std::move(args)) {
+    args_.batch.caches = args_.caches.data();
+    for (size_t i = 0; i < 7; ++i) pins_.push_back(Napi::Persistent(info[i].ToObject()));
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = args_.model->runner.decode(args_.batch); }
+  void OnOK() override {
+    if (status_.ok()) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(make_error(Env(), status_.code, status_.message).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  DecodeArgs args_;
+  std::vector<Napi::ObjectReference> pins_;
+  qk::Status status_;
+};
+
+Napi::Value LlamaDecodeAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    DecodeArgs a = decode_args(info);
+    auto* worker = new DecodeWorker(info, std::move(a));
+    Napi::Promise p = worker->promise();
+    worker->Queue();
+    return p;
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+// ---- end of llama decoder ----
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   exports.Set("quantize", Napi::Function::New(env, Quantize));
@@ -459,6 +705,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mappedView", Napi::Function::New(env, MappedView));
   exports.Set("unmapFile", Napi::Function::New(env, UnmapFile));
   exports.Set("adviseMapped", Napi::Function::New(env, AdviseMapped));
+  exports.Set("llamaCreate", Napi::Function::New(env, LlamaCreate));
+  exports.Set("kvCreate", Napi::Function::New(env, KvCreate));
+  exports.Set("llamaDecode", Napi::Function::New(env, LlamaDecode));
+  exports.Set("llamaDecodeAsync", Napi::Function::New(env, LlamaDecodeAsync));
   return exports;
 }
 

@@ -1,0 +1,113 @@
+// A llama model's tensors, found by llama.cpp's names in an open GGUF file and
+// checked against the hyperparameters: every matrix is the file's own bytes
+// (a view on the mapping, or read once into memory), never a copy, except
+// 1-D norms stored as f16/bf16, which are widened to f32 (a few KiB).
+import { QkError } from '../errors';
+import type { GgufFile, GgufTensor } from '../gguf/types';
+import { jsBackend } from '../js/backend';
+import type { QuantizedMatrix } from '../types';
+import type { LlamaHparams } from './config';
+
+export interface ModelLayer {
+  readonly attnNorm: Float32Array;
+  readonly wq: QuantizedMatrix;
+  readonly wk: QuantizedMatrix;
+  readonly wv: QuantizedMatrix;
+  readonly wo: QuantizedMatrix;
+  readonly ffnNorm: Float32Array;
+  readonly gate: QuantizedMatrix;
+  readonly up: QuantizedMatrix;
+  readonly down: QuantizedMatrix;
+}
+
+export interface ModelWeights {
+  /** vocab x hidden: one row is read per token */
+  readonly tokEmbd: QuantizedMatrix;
+  readonly layers: readonly ModelLayer[];
+  readonly outNorm: Float32Array;
+  /** vocab x hidden; the embedding itself when the file has no output.weight (tied) */
+  readonly output: QuantizedMatrix;
+  readonly tiedOutput: boolean;
+  /** divisors of the RoPE angles per rotated pair (rope_freqs.weight, Llama 3.1), or null */
+  readonly ropeFreqs: Float32Array | null;
+}
+
+/** Bytes of the matrices one decoded token reads (every layer's and the output head). */
+export function weightBytesPerToken(w: ModelWeights): number {
+  let b = w.output.data.byteLength;
+  for (const l of w.layers) for (const m of [l.wq, l.wk, l.wv, l.wo, l.gate, l.up, l.down]) b += m.data.byteLength;
+  return b;
+}
+
+function shapeError(t: GgufTensor, want: readonly number[]): QkError {
+  return new QkError('ERR_QK_SHAPE', `tensor ${t.name} has shape [${t.shape.join(', ')}] but the metadata implies [${want.join(', ')}]`);
+}
+
+/**
+ * The tensors of a llama file. `hp.vocab` 0 means the metadata did not say;
+ * the embedding's row count then decides, and the returned hparams carry it.
+ * `copy`: read every tensor into memory once (mmap: false).
+ */
+export function loadWeights(file: GgufFile, hp: LlamaHparams): { weights: ModelWeights; hparams: LlamaHparams } {
+  const need = (name: string): GgufTensor => {
+    const t = file.tensor(name);
+    if (!t) throw new QkError('ERR_QK_ARG', `${file.path}: tensor ${name} is missing`);
+    return t;
+  };
+  const embd = need('token_embd.weight');
+  let vocab = hp.vocab;
+  if (vocab === 0) vocab = embd.rows;
+  const hparams: LlamaHparams = vocab === hp.vocab ? hp : Object.freeze({ ...hp, vocab });
+  const matrix = (t: GgufTensor, rows: number, cols: number): QuantizedMatrix => {
+    if (t.shape.length !== 2 || t.shape[0] !== cols || t.shape[1] !== rows) throw shapeError(t, [cols, rows]);
+    if (t.type === null) throw new QkError('ERR_QK_TYPE', `tensor ${t.name} is ${t.typeName}, a type qkernels cannot compute with`);
+    const m = t.matrix;
+    if (!m || m.data.byteLength !== t.bytes) throw new QkError('ERR_QK_LENGTH', `tensor ${t.name}: its ${t.bytes} bytes could not be read`);
+    return m;
+  };
+  const vector = (t: GgufTensor, n: number): Float32Array => {
+    if (t.shape.length !== 1 || t.shape[0] !== n) throw shapeError(t, [n]);
+    const d = t.data;
+    if (t.type === 'f32') {
+      if (d.byteOffset % 4 === 0) return new Float32Array(d.buffer, d.byteOffset, n);
+      return new Float32Array(d.slice().buffer, 0, n);
+    }
+    if (t.type === 'f16' || t.type === 'bf16') {
+      const out = new Float32Array(n);
+      jsBackend.dequantize(t.type, d, 1, n, out);
+      return out;
+    }
+    throw new QkError('ERR_QK_TYPE', `tensor ${t.name} is ${t.typeName}; a norm must be f32, f16 or bf16`);
+  };
+  const qdim = hp.heads * hp.headDim;
+  const kvdim = hp.kvHeads * hp.headDim;
+  const tokEmbd = matrix(embd, vocab, hp.hidden);
+  const layers: ModelLayer[] = [];
+  for (let l = 0; l < hp.layers; l++) {
+    const p = `blk.${l}.`;
+    layers.push(
+      Object.freeze({
+        attnNorm: vector(need(p + 'attn_norm.weight'), hp.hidden),
+        wq: matrix(need(p + 'attn_q.weight'), qdim, hp.hidden),
+        wk: matrix(need(p + 'attn_k.weight'), kvdim, hp.hidden),
+        wv: matrix(need(p + 'attn_v.weight'), kvdim, hp.hidden),
+        wo: matrix(need(p + 'attn_output.weight'), hp.hidden, qdim),
+        ffnNorm: vector(need(p + 'ffn_norm.weight'), hp.hidden),
+        gate: matrix(need(p + 'ffn_gate.weight'), hp.ffn, hp.hidden),
+        up: matrix(need(p + 'ffn_up.weight'), hp.ffn, hp.hidden),
+        down: matrix(need(p + 'ffn_down.weight'), hp.hidden, hp.ffn),
+      }),
+    );
+  }
+  const out = file.tensor('output.weight');
+  const freqs = file.tensor('rope_freqs.weight');
+  const weights: ModelWeights = Object.freeze({
+    tokEmbd,
+    layers: Object.freeze(layers),
+    outNorm: vector(need('output_norm.weight'), hp.hidden),
+    output: out ? matrix(out, vocab, hp.hidden) : tokEmbd,
+    tiedOutput: !out,
+    ropeFreqs: freqs ? vector(freqs, hp.ropeDims / 2) : null,
+  });
+  return { weights, hparams };
+}
