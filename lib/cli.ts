@@ -16,6 +16,7 @@ const HELP = `usage: qkernels <command> [options]
 commands:
   inspect FILE               metadata and tensors of a GGUF file
   quantize IN OUT --type T   convert a GGUF file to a weight type or llama.cpp recipe
+  run MODEL -p PROMPT        generate text with a GGUF llama model, streamed
   bench [ARGS]               the benchmark (dist/bench/main.js; 'qkernels bench --help' for its options)
 
 Run 'qkernels <command> --help' for a command's options.`;
@@ -47,6 +48,24 @@ stay as they are.
   --progress     the progress bar even when stderr is not a terminal
   --json         print the summary as JSON`;
 
+const HELP_RUN = `usage: qkernels run MODEL -p PROMPT [-n N] [--temp T] [--threads N] [--no-mmap] [options]
+
+Streams the continuation of PROMPT to stdout, then a line of prompt and
+generation speed (tokens/s) to stderr.
+
+  -p, --prompt TEXT      the prompt (special tokens' text is matched)
+  -n, --n-predict N      tokens to generate at most (default 128; -1: until the context is full)
+  --temp T               temperature (default 0.8; 0: greedy)
+  --top-k K              (default 40; 0: off)     --top-p P   (default 0.95; 1: off)
+  --min-p P              (default 0.05; 0: off)   --repeat-penalty R (default 1: off)
+  --seed S               sampling seed (default: random)
+  --stop TEXT            end before this text
+  -c, --ctx-size N       context length (default: the model's, at most 4096)
+  --threads N            kernel threads (default: all ${cpuCount()} of this machine)
+  --no-mmap              read the weights into memory instead of mapping the file
+  --ignore-eos           keep generating after an end-of-generation token
+  --engine native|js     'js': the TypeScript reference forward pass`;
+
 function cpuCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
@@ -58,11 +77,11 @@ interface Parsed {
   flags: Map<string, string | true>;
 }
 
-function parse(args: string[], valued: string[], known: string[]): Parsed {
+function parse(args: string[], valued: string[], known: string[], short: Record<string, string> = {}): Parsed {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < args.length; i++) {
-    const a = args[i];
+    const a = short[args[i]] !== undefined ? `--${short[args[i]]}` : args[i];
     if (a === '--') {
       positional.push(...args.slice(i + 1));
       break;
@@ -173,6 +192,72 @@ async function cmdQuantize(args: string[]): Promise<number> {
   return 0;
 }
 
+function numberFlag(p: Parsed, name: string, integer: boolean): number | undefined {
+  const v = p.flags.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === true || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} needs ${integer ? 'an integer' : 'a number'}; got '${String(v)}'`);
+  return n;
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const valued = ['prompt', 'n-predict', 'temp', 'top-k', 'top-p', 'min-p', 'repeat-penalty', 'seed', 'stop', 'ctx-size', 'threads', 'engine'];
+  const p = parse(args, valued, ['no-mmap', 'ignore-eos'], { '-p': 'prompt', '-n': 'n-predict', '-c': 'ctx-size', '-t': 'threads' });
+  if (p.flags.has('help')) return print(HELP_RUN);
+  if (p.positional.length !== 1) throw new UsageError('run needs exactly one MODEL');
+  const prompt = p.flags.get('prompt');
+  if (typeof prompt !== 'string') throw new UsageError('run needs -p PROMPT');
+  const engine = p.flags.get('engine');
+  if (engine !== undefined && engine !== 'native' && engine !== 'js') throw new UsageError(`--engine must be native or js; got '${String(engine)}'`);
+  const n = numberFlag(p, 'n-predict', true) ?? 128;
+  const { loadModel } = await import('./model/model');
+  const model = await loadModel(p.positional[0], {
+    mmap: !p.flags.has('no-mmap'),
+    threads: numberFlag(p, 'threads', true) ?? Math.min(256, Math.max(1, cpuCount())),
+    contextLength: numberFlag(p, 'ctx-size', true),
+    engine: engine as 'native' | 'js' | undefined,
+  });
+  const ac = new AbortController();
+  const onInt = () => ac.abort();
+  process.once('SIGINT', onInt);
+  try {
+    const stop = p.flags.get('stop');
+    const it = model.generate(prompt, {
+      maxTokens: n < 0 ? undefined : n,
+      temperature: numberFlag(p, 'temp', false),
+      topK: numberFlag(p, 'top-k', true),
+      topP: numberFlag(p, 'top-p', false),
+      minP: numberFlag(p, 'min-p', false),
+      repeatPenalty: numberFlag(p, 'repeat-penalty', false),
+      seed: numberFlag(p, 'seed', true),
+      stop: typeof stop === 'string' ? [stop] : undefined,
+      parseSpecial: true,
+      ignoreEos: p.flags.has('ignore-eos'),
+      signal: ac.signal,
+    });
+    process.stdout.write(prompt);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        const s = r.value;
+        const rate = (tokens: number, ms: number) => (ms > 0 ? ((tokens * 1000) / ms).toFixed(2) : '-');
+        const evaluated = s.promptTokens - s.cachedPromptTokens;
+        process.stdout.write('\n');
+        process.stderr.write(
+          `prompt: ${evaluated} tokens in ${s.promptMs.toFixed(1)} ms (${rate(evaluated, s.promptMs)} tokens/s); ` +
+            `generation: ${s.generatedTokens} tokens in ${s.generateMs.toFixed(1)} ms (${rate(Math.max(0, s.generatedTokens - 1), s.generateMs)} tokens/s); ` +
+            `finish: ${s.finishReason}\n`,
+        );
+        return 0;
+      }
+      process.stdout.write(r.value.text);
+    }
+  } finally {
+    process.removeListener('SIGINT', onInt);
+    model.close();
+  }
+}
+
 // The benchmark parses its own arguments and prints its own --help.
 function cmdBench(args: string[]): Promise<number> {
   const script = path.join(__dirname, '..', 'bench', 'main.js');
@@ -202,6 +287,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdQuantize(rest);
       case 'bench':
         return await cmdBench(rest);
+      case 'run':
+        return await cmdRun(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -215,7 +302,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`qkernels: ${e.message}\n\n${cmd === 'inspect' ? HELP_INSPECT : cmd === 'quantize' ? HELP_QUANTIZE : HELP}\n`);
+      process.stderr.write(`qkernels: ${e.message}\n\n${cmd === 'inspect' ? HELP_INSPECT : cmd === 'quantize' ? HELP_QUANTIZE : cmd === 'run' ? HELP_RUN : HELP}\n`);
       return 2;
     }
     if (e instanceof QkError) {
