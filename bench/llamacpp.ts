@@ -17,6 +17,9 @@
 //   `yieldEogToken: true` keeps generating through EOS.
 // - Each next() of the evaluate generator after the first decodes the token
 //   yielded last and samples the next: one batch-1 decode step.
+// - On this 2-core VM, 2 ggml threads cost ~10-20 ms of synchronization a
+//   token on a tiny model (0.5 ms on 1 thread): compare tiny models on 1
+//   thread; at TinyLlama size 2 threads win (q4_0: 21-24 tokens/s against 14).
 import type { Llama, LlamaModel, Token } from 'node-llama-cpp';
 
 export type NodeLlamaCpp = typeof import('node-llama-cpp');
@@ -111,7 +114,12 @@ export interface LlamaCppRun {
   prefillTokensPerSecond: number;
   /** prompt evaluation + the first sampled token, on an empty KV cache */
   timeToFirstTokenMs: number;
-  /** process.memoryUsage().rss after load and generation */
+  /**
+   * process.memoryUsage().rss after load and generation: the whole process
+   * (what earlier runs left included). With mmap, the mapped file's touched
+   * pages count, and llama.cpp's CPU "repack" buffer holds a second copy of
+   * q4_0/q4_K weights in its interleaved layout: about twice the weights.
+   */
   rssBytes: number;
   /** LlamaModel load */
   loadMs: number;
