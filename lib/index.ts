@@ -235,3 +235,14 @@ export type {
   GgufFile, GgufTensor, GgufValue, GgufValueType, GgufScalarType, GgufArray, GgufArrayItems, GgufPlainValue,
   GgufTensorInput, GgufMetadataInput, OpenGgufOptions, WriteGgufOptions, WriteGgufResult, WriteProgress,
 } from './gguf/types';
+
+// ---- models ----
+export { loadModel, Model, Sequence } from './model/model';
+export type {
+  LoadModelOptions, GenerateOptions, GeneratedPiece, FinishReason, GenerationResult, Completion, SequenceOptions,
+} from './model/model';
+export { Tokenizer } from './model/tokenizer';
+export type { TokenizeOptions, DetokenizeOptions, Decoder } from './model/tokenizer';
+export { Sampler } from './model/sampler';
+export type { SamplingOptions } from './model/sampler';
+export { StopMatcher } from './model/stop';

@@ -37,7 +37,7 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
 describe('qkernels', () => {
   it('prints help for the command and each subcommand', async () => {
     expect((await run()).out).toMatch(/usage: qkernels <command>/);
-    expect((await run('--help')).out).toMatch(/inspect FILE.*\n.*quantize IN OUT --type T.*\n.*bench/);
+    expect((await run('--help')).out).toMatch(/inspect FILE.*\n.*quantize IN OUT --type T.*\n.*run MODEL -p PROMPT.*\n.*bench/);
     expect((await run('inspect', '--help')).out).toMatch(/usage: qkernels inspect FILE \[--json\] \[--full\]/);
     const q = (await run('quantize', '-h')).out;
     expect(q).toMatch(/usage: qkernels quantize IN OUT --type TYPE/);

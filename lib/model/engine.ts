@@ -5,7 +5,7 @@
 import { QkError } from '../errors';
 import { impl } from '../runtime';
 import { TYPES } from '../types';
-import type { NativeLlama, NativeMatrix } from '../backend';
+import type { Backend, NativeLlama, NativeMatrix } from '../backend';
 import type { QuantizedMatrix } from '../types';
 import type { LlamaHparams } from './config';
 import { ReferenceCache, ReferenceDecoder } from './reference';
@@ -98,8 +98,8 @@ class ReferenceEngine implements Engine {
   readonly maxBatch = 64;
   private readonly decoder: ReferenceDecoder;
 
-  constructor(private readonly hp: LlamaHparams, w: ModelWeights) {
-    this.decoder = new ReferenceDecoder(hp, w);
+  constructor(private readonly hp: LlamaHparams, w: ModelWeights, kernels?: Backend) {
+    this.decoder = new ReferenceDecoder(hp, w, kernels);
   }
 
   createCache(context: number, f16: boolean): EngineCache {
@@ -127,6 +127,8 @@ export interface EngineOptions {
   /** 'native' or 'js' forces one; default: native where the addon loaded */
   engine?: 'native' | 'js';
   maxBatch?: number;
+  /** @internal the kernels of the 'js' engine's matmuls (default the JS ones) */
+  referenceKernels?: Backend;
 }
 
 export function createEngine(hp: LlamaHparams, w: ModelWeights, opts: EngineOptions = {}): Engine {
@@ -134,7 +136,7 @@ export function createEngine(hp: LlamaHparams, w: ModelWeights, opts: EngineOpti
   if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 4096) throw new QkError('ERR_QK_ARG', `batchSize must be an integer in [1, 4096]; got ${String(maxBatch)}`);
   const want = opts.engine;
   if (want !== undefined && want !== 'native' && want !== 'js') throw new QkError('ERR_QK_ARG', `engine must be 'native' or 'js'; got '${String(want)}'`);
-  if (want === 'js' || (want === undefined && impl.llama === null)) return new ReferenceEngine(hp, w);
+  if (want === 'js' || (want === undefined && impl.llama === null)) return new ReferenceEngine(hp, w, opts.referenceKernels);
   if (impl.llama === null) throw new QkError('ERR_QK_BACKEND', "engine 'native' was asked for but the native addon is not loaded");
   return new NativeEngine(impl.llama, hp, w, maxBatch);
 }

@@ -7,6 +7,7 @@
 import { QkError } from '../errors';
 import { openGguf } from '../gguf/reader';
 import type { GgufFile, GgufPlainValue } from '../gguf/types';
+import type { Backend } from '../backend';
 import { impl } from '../runtime';
 import { readHparams, type LlamaHparams } from './config';
 import { createEngine, type DecodeBatch, type Engine, type EngineCache } from './engine';
@@ -30,6 +31,8 @@ export interface LoadModelOptions {
   batchSize?: number;
   /** 'native' (default where the addon loads) or 'js' (the TypeScript reference forward pass). */
   engine?: 'native' | 'js';
+  /** @internal the kernels of the 'js' engine's matmuls; tests pass the native ones */
+  referenceKernels?: Backend;
 }
 
 export interface GenerateOptions extends SamplingOptions {
@@ -436,7 +439,7 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     }
     const ctx = opts.contextLength ?? Math.min(hparams.trainedContext, 4096);
     if (!Number.isInteger(ctx) || ctx < 1 || ctx > 1 << 20) throw new QkError('ERR_QK_ARG', `contextLength must be an integer in [1, 2^20]; got ${String(ctx)}`);
-    const engine = createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize });
+    const engine = createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize, referenceKernels: opts.referenceKernels });
     return new Model(path, file, tokenizer, { hparams, weights, engine }, ctx, kvType);
   } catch (e) {
     file.close();

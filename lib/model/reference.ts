@@ -7,6 +7,7 @@
 //
 // Buffers are allocated by the constructor; decodeRow() allocates nothing but
 // what the JS matmul does internally.
+import type { Backend } from '../backend';
 import { jsBackend } from '../js/backend';
 import { f16BitsToF32, f32ToF16Bits } from '../js/fp16';
 import type { QuantizedMatrix } from '../types';
@@ -51,6 +52,8 @@ export class ReferenceDecoder {
   constructor(
     readonly hp: LlamaHparams,
     readonly weights: ModelWeights,
+    /** whose matmuls it runs: the JS kernels, or (in tests) the native ones, to check everything else bit for bit */
+    private readonly kernels: Backend = jsBackend,
   ) {
     const qdim = hp.heads * hp.headDim;
     const kvdim = hp.kvHeads * hp.headDim;
@@ -89,9 +92,9 @@ export class ReferenceDecoder {
     for (let l = 0; l < hp.layers; l++) {
       const L = w.layers[l];
       rmsNorm(x, L.attnNorm, xn, H, hp.normEps);
-      mm(L.wq, xn, q);
-      mm(L.wk, xn, k);
-      mm(L.wv, xn, v);
+      this.mm(L.wq, xn, q);
+      this.mm(L.wk, xn, k);
+      this.mm(L.wv, xn, v);
       this.rope(q, hp.heads);
       this.rope(k, hp.kvHeads);
       const base = l * T * kvdim;
@@ -126,22 +129,26 @@ export class ReferenceDecoder {
           att[qo + i] = s;
         }
       }
-      mm(L.wo, att, proj);
+      this.mm(L.wo, att, proj);
       for (let i = 0; i < H; i++) x[i] += proj[i];
       rmsNorm(x, L.ffnNorm, xn, H, hp.normEps);
-      mm(L.gate, xn, gate);
-      mm(L.up, xn, up);
+      this.mm(L.gate, xn, gate);
+      this.mm(L.up, xn, up);
       for (let i = 0; i < hp.ffn; i++) {
         const g = gate[i];
         gate[i] = f32(g / f32(1 + f32(Math.exp(-g)))) * up[i];
       }
-      mm(L.down, gate, proj);
+      this.mm(L.down, gate, proj);
       for (let i = 0; i < H; i++) x[i] += proj[i];
     }
     if (!logits) return;
     rmsNorm(x, w.outNorm, xn, H, hp.normEps);
-    mm(w.output, xn, logits);
+    this.mm(w.output, xn, logits);
     void qdim;
+  }
+
+  private mm(w: QuantizedMatrix, x: Float32Array, out: Float32Array): void {
+    this.kernels.matmul(w.type, w.data, w.rows, w.cols, x, 1, out, 0, 0);
   }
 
   private ropeAngles(pos: number): void {
@@ -176,9 +183,6 @@ export class ReferenceDecoder {
   }
 }
 
-function mm(w: QuantizedMatrix, x: Float32Array, out: Float32Array): void {
-  jsBackend.matmul(w.type, w.data, w.rows, w.cols, x, 1, out, 0, 0);
-}
 
 function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number): void {
   let ss = 0;

@@ -81,7 +81,7 @@ export interface Vocab {
   readonly tokens: readonly string[];
   /** text -> id; the last of duplicate texts wins, as in llama.cpp */
   readonly tokenId: ReadonlyMap<string, number>;
-  readonly scores: ArrayLike<number>;
+  readonly scores: Float32Array;
   readonly attrs: Uint16Array;
   /** "first\0second" -> rank; the first of duplicate merges wins */
   readonly ranks: ReadonlyMap<string, number>;
@@ -121,7 +121,9 @@ export function loadVocab(md: Readonly<Record<string, unknown>>): Vocab {
   const tokenId = new Map<string, number>();
   tokens.forEach((t, i) => tokenId.set(t, i));
 
-  const scores = numberArray(md['tokenizer.ggml.scores'], 'tokenizer.ggml.scores', n) ?? new Float32Array(n);
+  // copied: metadata arrays may be views on a mapping that GgufFile.close() empties
+  const scoreValues = numberArray(md['tokenizer.ggml.scores'], 'tokenizer.ggml.scores', n);
+  const scores = scoreValues ? Float32Array.from({ length: n }, (_, i) => scoreValues[i]) : new Float32Array(n);
   const types = numberArray(md['tokenizer.ggml.token_type'], 'tokenizer.ggml.token_type', n);
   const attrs = new Uint16Array(n);
   for (let i = 0; i < n; i++) attrs[i] = types ? TYPE_ATTR[types[i]] ?? 0 : A_NORMAL;

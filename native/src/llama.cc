@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "dispatch.h"
@@ -52,25 +53,44 @@ void rms_norm(const float* x, const float* g, float* out, int64_t n, int64_t dim
 
 }  // namespace
 
+constexpr size_t kCacheAlign = 64;
+
+void KvCache::Free::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kCacheAlign)); }
+
+bool KvCache::fits(const LlamaConfig& c) const {
+  return half_ > 0 && layers_ == c.layers && kv_dim_ == c.kv_heads * c.head_dim;
+}
+
 Status KvCache::init(const LlamaConfig& c, int64_t context, bool f16) {
   if (context < 1 || context > kMaxContext) return Status::Error(kErrArg, "the context length must be in [1, 2^20], got " + std::to_string(context));
   const int64_t kv_dim = c.kv_heads * c.head_dim;
   if (kv_dim < 1 || c.layers < 1) return Status::Error(kErrArg, "the KV cache needs a model with layers and KV heads");
-  const double bytes = 2.0 * static_cast<double>(c.layers) * static_cast<double>(context) * static_cast<double>(kv_dim) * (f16 ? 2 : 4);
-  if (bytes > static_cast<double>(int64_t{1} << 38)) return Status::Error(kErrArg, "a KV cache of " + std::to_string(bytes) + " bytes is too large");
-  elem_ = f16 ? 2 : 4;
+  const size_t elem = f16 ? 2 : 4;
+  const int64_t per_line = static_cast<int64_t>(kCacheAlign / elem);
+  const int64_t v_stride = (context + per_line - 1) / per_line * per_line;
+  const double k_bytes = static_cast<double>(c.layers) * static_cast<double>(context) * static_cast<double>(kv_dim) * elem;
+  const double v_bytes = static_cast<double>(c.layers) * static_cast<double>(v_stride) * static_cast<double>(kv_dim) * elem;
+  if (k_bytes + v_bytes > static_cast<double>(int64_t{1} << 38)) return Status::Error(kErrArg, "a KV cache of " + std::to_string(k_bytes + v_bytes) + " bytes is too large");
+  // both halves get the larger size, so that bytes() is simply 2 * half_
+  const size_t half = (static_cast<size_t>(v_bytes) + kCacheAlign - 1) / kCacheAlign * kCacheAlign;
+  try {
+    k_.reset(static_cast<uint8_t*>(::operator new[](half, std::align_val_t(kCacheAlign))));
+    v_.reset(static_cast<uint8_t*>(::operator new[](half, std::align_val_t(kCacheAlign))));
+  } catch (const std::bad_alloc&) {
+    k_.reset();
+    v_.reset();
+    half_ = 0;
+    return Status::Error(kErrArg, "cannot allocate a KV cache of " + std::to_string(2 * half) + " bytes");
+  }
+  std::memset(k_.get(), 0, half);
+  std::memset(v_.get(), 0, half);
+  half_ = half;
+  elem_ = elem;
   f16_ = f16;
   context_ = context;
   kv_dim_ = kv_dim;
-  const size_t half = static_cast<size_t>(bytes / 2);
-  try {
-    k_.assign(half, 0);
-    v_.assign(half, 0);
-  } catch (const std::bad_alloc&) {
-    k_ = {};
-    v_ = {};
-    return Status::Error(kErrArg, "cannot allocate a KV cache of " + std::to_string(bytes) + " bytes");
-  }
+  layers_ = c.layers;
+  v_stride_ = v_stride;
   return Status::Ok();
 }
 
@@ -188,7 +208,7 @@ void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t i = t / c.heads, h = t % c.heads, kvh = h / group;
       KvCache& kv = *b.caches[b.cache_index[i]];
-      const int64_t n_kv = static_cast<int64_t>(b.positions[i]) + 1, ctx = kv.context();
+      const int64_t n_kv = static_cast<int64_t>(b.positions[i]) + 1;
       const int cache_type = kv.f16() ? kF16 : kF32;
       const VecDotF32Fn dot = kt.type[cache_type].vec_dot_f32;
       if (static_cast<int64_t>(scores.size()) < n_kv) scores.resize(static_cast<size_t>(n_kv));
@@ -208,8 +228,7 @@ void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
       const float inv = static_cast<float>(1.0 / sum);
       for (int64_t p = 0; p < n_kv; ++p) scores[p] *= inv;
       float* out = s.att.data() + i * qdim + h * hd;
-      const uint8_t* vt = kv.v_layer(layer) + static_cast<size_t>(kvh * hd) * ctx * kv.elem();
-      for (int64_t d = 0; d < hd; ++d) out[d] = dot(n_kv, vt + static_cast<size_t>(d) * ctx * kv.elem(), scores.data());
+      for (int64_t d = 0; d < hd; ++d) out[d] = dot(n_kv, kv.v_row(layer, kvh * hd + d), scores.data());
     }
   };
   const int64_t tasks = b.n * c.heads;
@@ -225,7 +244,7 @@ Status LlamaRunner::decode(const LlamaBatch& b) {
   const int64_t kvdim = c.kv_heads * c.head_dim, qdim = c.heads * c.head_dim;
   for (int64_t j = 0; j < b.n_caches; ++j) {
     const KvCache* kv = b.caches[j];
-    if (!kv || kv->bytes() != 2 * static_cast<size_t>(c.layers * kv->context() * kvdim) * kv->elem()) {
+    if (!kv || !kv->fits(c)) {
       return Status::Error(kErrArg, "KV cache " + std::to_string(j) + " does not belong to this model");
     }
   }
@@ -264,24 +283,21 @@ Status LlamaRunner::decode(const LlamaBatch& b) {
       rope_apply(c, s.q.data() + i * qdim, c.heads, cs);
       rope_apply(c, s.k.data() + i * kvdim, c.kv_heads, cs);
       KvCache& kv = *b.caches[b.cache_index[i]];
-      const int64_t pos = b.positions[i], ctx = kv.context();
+      const int64_t pos = b.positions[i];
       const float* kr = s.k.data() + i * kvdim;
       const float* vr = s.v.data() + i * kvdim;
       uint8_t* kd = kv.k_row(l, pos);
-      uint8_t* vl = kv.v_layer(l);
       if (kv.f16()) {
         uint16_t* k16 = reinterpret_cast<uint16_t*>(kd);
-        uint16_t* v16 = reinterpret_cast<uint16_t*>(vl);
         for (int64_t d = 0; d < kvdim; ++d) {
           k16[d] = f32_to_fp16(kr[d]);
-          v16[d * ctx + pos] = f32_to_fp16(vr[d]);
+          reinterpret_cast<uint16_t*>(kv.v_row(l, d))[pos] = f32_to_fp16(vr[d]);
         }
       } else {
         float* k32 = reinterpret_cast<float*>(kd);
-        float* v32 = reinterpret_cast<float*>(vl);
         for (int64_t d = 0; d < kvdim; ++d) {
           k32[d] = kr[d];
-          v32[d * ctx + pos] = vr[d];
+          reinterpret_cast<float*>(kv.v_row(l, d))[pos] = vr[d];
         }
       }
     }

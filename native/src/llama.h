@@ -56,19 +56,29 @@ struct LlamaWeights {
 // One sequence's keys and values for every layer, sized once for its context:
 // K as [layer][position][kv_dim], V transposed as [layer][kv_dim][position],
 // so both attention products read contiguous rows.
+// Keys are [layer][pos][kv_dim]; values are transposed, [layer][kv_dim][ctx],
+// so attention's weighted sum is a dot product along positions. Every V row
+// starts on a 64-byte boundary (the stride rounds ctx up): the f32/f16 dot
+// kernels peel to alignment, so an unaligned row would sum in an order that
+// depends on the address and the context length, and the same prompt would
+// not give the same logits in every sequence.
 class KvCache {
  public:
   Status init(const LlamaConfig& c, int64_t context, bool f16);
   int64_t context() const { return context_; }
   bool f16() const { return f16_; }
-  size_t bytes() const { return k_.size() + v_.size(); }
-  uint8_t* k_row(int64_t layer, int64_t pos) { return k_.data() + ((layer * context_ + pos) * kv_dim_) * elem_; }
-  uint8_t* v_layer(int64_t layer) { return v_.data() + layer * kv_dim_ * context_ * elem_; }
+  bool fits(const LlamaConfig& c) const;
+  size_t bytes() const { return 2 * half_; }
+  uint8_t* k_row(int64_t layer, int64_t pos) { return k_.get() + ((layer * context_ + pos) * kv_dim_) * elem_; }
+  // values of dimension d of `layer` along positions
+  uint8_t* v_row(int64_t layer, int64_t d) { return v_.get() + ((layer * kv_dim_ + d) * v_stride_) * elem_; }
   size_t elem() const { return elem_; }
 
  private:
-  std::vector<uint8_t> k_, v_;
-  int64_t context_ = 0, kv_dim_ = 0;
+  struct Free { void operator()(uint8_t* p) const; };
+  std::unique_ptr<uint8_t[], Free> k_, v_;
+  size_t half_ = 0;
+  int64_t context_ = 0, kv_dim_ = 0, layers_ = 0, v_stride_ = 0;
   size_t elem_ = 4;
   bool f16_ = false;
 };
