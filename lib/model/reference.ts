@@ -107,6 +107,8 @@ export class ReferenceDecoder {
         const qo = h * hd;
         const ko = base + Math.floor(h / group) * hd;
         let mx = -Infinity;
+        // an f16 cache takes llama.cpp's f16 attention: query and softmax weights rounded to f16 (see llama.cc)
+        if (cache.f16) for (let i = 0; i < hd; i++) q[qo + i] = roundF16(q[qo + i]);
         for (let t = 0; t <= pos; t++) {
           let s = 0;
           const kt = ko + t * kvdim;
@@ -122,7 +124,7 @@ export class ReferenceDecoder {
           sum += p;
         }
         const inv = f32(1 / sum);
-        for (let t = 0; t <= pos; t++) scores[t] = scores[t] * inv;
+        for (let t = 0; t <= pos; t++) scores[t] = cache.f16 ? roundF16(scores[t] * inv) : scores[t] * inv;
         for (let i = 0; i < hd; i++) {
           let s = 0;
           for (let t = 0; t <= pos; t++) s += scores[t] * cache.values[ko + t * kvdim + i];
@@ -186,7 +188,7 @@ export class ReferenceDecoder {
 
 function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number): void {
   let ss = 0;
-  for (let i = 0; i < n; i++) ss += x[i] * x[i];
+  for (let i = 0; i < n; i++) ss += f32(x[i] * x[i]);
   const scale = f32(1 / f32(Math.sqrt(f32(f32(ss / n) + f32(eps)))));
   for (let i = 0; i < n; i++) out[i] = f32(x[i] * scale) * g[i];
 }

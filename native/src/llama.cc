@@ -45,7 +45,8 @@ void rms_norm(const float* x, const float* g, float* out, int64_t n, int64_t dim
     const float* xr = x + r * dim;
     float* o = out + r * dim;
     double ss = 0;
-    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+    // float squares summed in double, as ggml's rms_norm: the same sum to the last bit
+    for (int64_t i = 0; i < dim; ++i) ss += static_cast<double>(xr[i] * xr[i]);
     const float scale = 1.0f / std::sqrt(static_cast<float>(ss / static_cast<double>(dim)) + eps);
     for (int64_t i = 0; i < dim; ++i) o[i] = (xr[i] * scale) * g[i];
   }
@@ -203,8 +204,15 @@ void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
   const int64_t hd = c.head_dim, qdim = c.heads * hd, group = c.heads / c.kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const KernelTable& kt = active_kernels();
+  // An f16 cache gets llama.cpp's f16 attention numerics (its non-flash
+  // path): ggml's mul_mat converts the f32 operand to the f16 of the other,
+  // so the query is rounded to f16 before Q.K and the softmax weights before
+  // they weigh V. Rounding them here too keeps the logits within float noise of
+  // llama.cpp's on the same cache type.
   auto task = [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scores;
+    thread_local std::vector<float> q16;
+    if (static_cast<int64_t>(q16.size()) < hd) q16.resize(static_cast<size_t>(hd));
     for (int64_t t = begin; t < end; ++t) {
       const int64_t i = t / c.heads, h = t % c.heads, kvh = h / group;
       KvCache& kv = *b.caches[b.cache_index[i]];
@@ -213,6 +221,10 @@ void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
       const VecDotF32Fn dot = kt.type[cache_type].vec_dot_f32;
       if (static_cast<int64_t>(scores.size()) < n_kv) scores.resize(static_cast<size_t>(n_kv));
       const float* qh = s.q.data() + i * qdim + h * hd;
+      if (kv.f16()) {
+        for (int64_t d = 0; d < hd; ++d) q16[d] = fp16_to_f32(f32_to_fp16(qh[d]));
+        qh = q16.data();
+      }
       float mx = -INFINITY;
       for (int64_t p = 0; p < n_kv; ++p) {
         const float d = dot(hd, kv.k_row(layer, p) + kvh * hd * kv.elem(), qh) * scale;
@@ -226,7 +238,11 @@ void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
         sum += e;
       }
       const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t p = 0; p < n_kv; ++p) scores[p] *= inv;
+      if (kv.f16()) {
+        for (int64_t p = 0; p < n_kv; ++p) scores[p] = fp16_to_f32(f32_to_fp16(scores[p] * inv));
+      } else {
+        for (int64_t p = 0; p < n_kv; ++p) scores[p] *= inv;
+      }
       float* out = s.att.data() + i * qdim + h * hd;
       for (int64_t d = 0; d < hd; ++d) out[d] = dot(n_kv, kv.v_row(layer, kvh * hd + d), scores.data());
     }

@@ -32,6 +32,10 @@ export interface OracleOptions {
    * cost ~10-20 ms of synchronization a token, 20-40x a tiny model's compute)
    */
   threads?: number;
+  /** KV cache element type (default 'f16', llama.cpp's default) */
+  kvType?: 'f16' | 'f32';
+  /** llama.cpp's flash attention (default 'auto', its default: on for the CPU) */
+  flashAttention?: boolean | 'auto';
 }
 
 const models = new Map<string, Promise<LlamaModel>>();
@@ -84,14 +88,16 @@ export async function oracleTokenize(modelPath: string, text: string, opts?: { a
   return ids;
 }
 
-async function withSequence<T>(modelPath: string, tokens: number, threads: number | undefined, fn: (seq: import('node-llama-cpp').LlamaContextSequence) => Promise<T>): Promise<T> {
+async function withSequence<T>(modelPath: string, tokens: number, opts: OracleOptions | undefined, fn: (seq: import('node-llama-cpp').LlamaContextSequence) => Promise<T>): Promise<T> {
   const model = await oracleModel(modelPath);
   const contextSize = Math.max(256, tokens + 8);
   const context = await model.createContext({
     contextSize,
     batchSize: Math.min(512, Math.max(32, tokens)),
     sequences: 1,
-    threads: exactThreads(threads ?? defaultThreads()),
+    threads: exactThreads(opts?.threads ?? defaultThreads()),
+    flashAttention: opts?.flashAttention ?? 'auto',
+    ...(opts?.kvType === 'f32' ? { experimentalKvCacheKeyType: 'F32', experimentalKvCacheValueType: 'F32' } : {}),
   });
   try {
     return await fn(context.getSequence());
@@ -114,7 +120,7 @@ export async function oracleGreedy(modelPath: string, promptTokens: number[], n:
   checkTokens(promptTokens, 'promptTokens');
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`n must be an integer >= 0; got ${String(n)}`);
   if (n === 0) return [];
-  return withSequence(modelPath, promptTokens.length + n, opts?.threads, async (seq) => {
+  return withSequence(modelPath, promptTokens.length + n, opts, async (seq) => {
     const out: number[] = [];
     const it = seq.evaluate(asTokens(promptTokens), { temperature: 0, yieldEogToken: true });
     try {
@@ -139,7 +145,7 @@ export async function oracleLastLogits(modelPath: string, tokens: number[], opts
   checkTokens(tokens, 'tokens');
   const model = await oracleModel(modelPath);
   const vocab = modelVocabSize(model);
-  return withSequence(modelPath, tokens.length, opts?.threads, async (seq) => {
+  return withSequence(modelPath, tokens.length, opts, async (seq) => {
     const input = [...asTokens(tokens.slice(0, -1)), [asTokens([tokens[tokens.length - 1]])[0], { generateNext: { logits: true } }] as const];
     const res = await seq.controlledEvaluate(input as Parameters<typeof seq.controlledEvaluate>[0]);
     const logits = res[tokens.length - 1]?.next.logits;
