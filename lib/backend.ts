@@ -42,6 +42,8 @@ export interface NativeMatrix {
   rows: number;
   cols: number;
   data: Uint8Array;
+  /** 0: ggml, 1: interleaved (LayoutCode) */
+  layout: LayoutCode;
 }
 
 export interface NativeLlamaWeights {

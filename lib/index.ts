@@ -4,6 +4,7 @@ import { QkError } from './errors';
 import * as fs from 'fs';
 import * as path from 'path';
 import { packageRoot } from './native';
+import { alignedBytes, interleaveMatrix } from './layout';
 import { impl } from './runtime';
 import { activationRowBytes, INTERLEAVED_TYPES, layoutBytes, TYPES, type Layout, type Precision, type QuantizedMatrix, type TypeInfo, type WeightType } from './types';
 import { checkCols, checkCount, checkF32, checkLayout, checkMatrix, checkType, checkU8 } from './validate';
@@ -103,10 +104,7 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
 export function prepare(w: QuantizedMatrix): QuantizedMatrix {
   const t = checkMatrix(w);
   if (checkLayout(w) !== 'ggml' || !INTERLEAVED_TYPES.includes(t.name)) return w;
-  // Tiles start on a cache line, so the kernels' 64-byte loads never straddle two.
-  const data = allocAligned(layoutBytes(t.name, w.rows, w.cols, 'interleaved16'));
-  impl.relayout(t.name, w.data, w.rows, w.cols, data, true);
-  return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data, layout: 'interleaved16' as Layout });
+  return interleaveMatrix(w);
 }
 
 /**
@@ -116,8 +114,7 @@ export function prepare(w: QuantizedMatrix): QuantizedMatrix {
  */
 export function allocAligned(bytes: number): Uint8Array {
   checkCount(bytes, 'bytes', 0);
-  const buf = new ArrayBuffer(bytes + 64);
-  return new Uint8Array(buf, (64 - impl.misalignment(new Uint8Array(buf, 0, 1))) % 64, bytes);
+  return alignedBytes(bytes);
 }
 
 /** A prepared matrix back in the ggml layout (a new buffer); a ggml matrix comes back unchanged. */

@@ -35,7 +35,7 @@ export interface EngineCache {
 }
 
 function nativeMatrix(m: QuantizedMatrix): NativeMatrix {
-  return { type: TYPES[m.type].ggmlId, rows: m.rows, cols: m.cols, data: m.data };
+  return { type: TYPES[m.type].ggmlId, rows: m.rows, cols: m.cols, data: m.data, layout: m.layout === 'interleaved16' ? 1 : 0 };
 }
 
 class NativeCache implements EngineCache {

@@ -150,7 +150,7 @@ export class ReferenceDecoder {
   }
 
   private mm(w: QuantizedMatrix, x: Float32Array, out: Float32Array): void {
-    this.kernels.matmul(w.type, w.data, w.rows, w.cols, x, 1, out, 0, 0);
+    this.kernels.matmul(w.type, w.data, w.rows, w.cols, x, 1, out, 0, w.layout === 'interleaved16' ? 1 : 0);
   }
 
   private ropeAngles(pos: number): void {

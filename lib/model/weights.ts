@@ -1,11 +1,13 @@
 // A llama model's tensors, found by llama.cpp's names in an open GGUF file and
 // checked against the hyperparameters: every matrix is the file's own bytes
-// (a view on the mapping, or read once into memory), never a copy, except
-// 1-D norms stored as f16/bf16, which are widened to f32 (a few KiB).
+// (a view on the mapping, or read once into memory), except the matmul
+// weights asked for in the interleaved layout (copied once, at load) and 1-D
+// norms stored as f16/bf16, which are widened to f32 (a few KiB).
 import { QkError } from '../errors';
 import type { GgufFile, GgufTensor } from '../gguf/types';
 import { jsBackend } from '../js/backend';
-import type { QuantizedMatrix } from '../types';
+import { interleaveMatrix } from '../layout';
+import { INTERLEAVED_TYPES, type QuantizedMatrix, type WeightType } from '../types';
 import type { LlamaHparams } from './config';
 
 export interface ModelLayer {
@@ -48,7 +50,18 @@ function shapeError(t: GgufTensor, want: readonly number[]): QkError {
  * the embedding's row count then decides, and the returned hparams carry it.
  * `copy`: read every tensor into memory once (mmap: false).
  */
-export function loadWeights(file: GgufFile, hp: LlamaHparams): { weights: ModelWeights; hparams: LlamaHparams } {
+export interface LoadWeightsOptions {
+  /**
+   * Types whose matmul weights get the interleaved layout (a copy made at
+   * load, in memory; the file's mapped pages of each are released once
+   * copied, so resident memory stays about one copy of the weights). The
+   * embedding keeps the file's layout: its rows are read one at a time.
+   */
+  interleave?: readonly WeightType[];
+}
+
+export function loadWeights(file: GgufFile, hp: LlamaHparams, opts: LoadWeightsOptions = {}): { weights: ModelWeights; hparams: LlamaHparams } {
+  const interleave = new Set(opts.interleave ?? []);
   const need = (name: string): GgufTensor => {
     const t = file.tensor(name);
     if (!t) throw new QkError('ERR_QK_ARG', `${file.path}: tensor ${name} is missing`);
@@ -64,6 +77,14 @@ export function loadWeights(file: GgufFile, hp: LlamaHparams): { weights: ModelW
     const m = t.matrix;
     if (!m || m.data.byteLength !== t.bytes) throw new QkError('ERR_QK_LENGTH', `tensor ${t.name}: its ${t.bytes} bytes could not be read`);
     return m;
+  };
+  // a matmul weight, in the layout it runs fastest in
+  const weight = (t: GgufTensor, rows: number, cols: number): QuantizedMatrix => {
+    const m = matrix(t, rows, cols);
+    if (!interleave.has(m.type) || !INTERLEAVED_TYPES.includes(m.type)) return m;
+    const im = interleaveMatrix(m);
+    file.evict(t);
+    return im;
   };
   const vector = (t: GgufTensor, n: number): Float32Array => {
     if (t.shape.length !== 1 || t.shape[0] !== n) throw shapeError(t, [n]);
@@ -88,14 +109,14 @@ export function loadWeights(file: GgufFile, hp: LlamaHparams): { weights: ModelW
     layers.push(
       Object.freeze({
         attnNorm: vector(need(p + 'attn_norm.weight'), hp.hidden),
-        wq: matrix(need(p + 'attn_q.weight'), qdim, hp.hidden),
-        wk: matrix(need(p + 'attn_k.weight'), kvdim, hp.hidden),
-        wv: matrix(need(p + 'attn_v.weight'), kvdim, hp.hidden),
-        wo: matrix(need(p + 'attn_output.weight'), hp.hidden, qdim),
+        wq: weight(need(p + 'attn_q.weight'), qdim, hp.hidden),
+        wk: weight(need(p + 'attn_k.weight'), kvdim, hp.hidden),
+        wv: weight(need(p + 'attn_v.weight'), kvdim, hp.hidden),
+        wo: weight(need(p + 'attn_output.weight'), hp.hidden, qdim),
         ffnNorm: vector(need(p + 'ffn_norm.weight'), hp.hidden),
-        gate: matrix(need(p + 'ffn_gate.weight'), hp.ffn, hp.hidden),
-        up: matrix(need(p + 'ffn_up.weight'), hp.ffn, hp.hidden),
-        down: matrix(need(p + 'ffn_down.weight'), hp.hidden, hp.ffn),
+        gate: weight(need(p + 'ffn_gate.weight'), hp.ffn, hp.hidden),
+        up: weight(need(p + 'ffn_up.weight'), hp.ffn, hp.hidden),
+        down: weight(need(p + 'ffn_down.weight'), hp.hidden, hp.ffn),
       }),
     );
   }
@@ -105,7 +126,8 @@ export function loadWeights(file: GgufFile, hp: LlamaHparams): { weights: ModelW
     tokEmbd,
     layers: Object.freeze(layers),
     outNorm: vector(need('output_norm.weight'), hp.hidden),
-    output: out ? matrix(out, vocab, hp.hidden) : tokEmbd,
+    // tied: the embedding serves as the output head too, in its own layout (evicting it would page it in again per token)
+    output: out ? weight(out, vocab, hp.hidden) : tokEmbd,
     tiedOutput: !out,
     ropeFreqs: freqs ? vector(freqs, hp.ropeDims / 2) : null,
   });

@@ -500,7 +500,7 @@ const float* norm_field(LlamaHandle& h, const Napi::Object& o, const char* key, 
   return a.Data();
 }
 
-// {type, data, rows, cols}
+// {type, data, rows, cols, layout?}
 qk::WeightView weight_field(LlamaHandle& h, const Napi::Object& o, const char* key) {
   Napi::Object w = object_arg(o.Get(key), key);
   qk::WeightView v;
@@ -510,6 +510,11 @@ qk::WeightView weight_field(LlamaHandle& h, const Napi::Object& o, const char* k
   auto d = pinned_array<uint8_t>(h, w, "data", "Uint8Array");
   v.data = d.Data();
   v.len = d.ElementLength();
+  if (w.Has("layout") && !w.Get("layout").IsUndefined()) {
+    const int64_t l = int_field(w, "layout");
+    if (l != 0 && l != 1) throw ArgError{qk::kErrArg, std::string(key) + ".layout must be 0 (ggml) or 1 (interleaved)"};
+    v.layout = l == 1 ? qk::Layout::kInterleaved : qk::Layout::kGgml;
+  }
   return v;
 }
 

@@ -74,6 +74,44 @@ void tile_half_q4_0(int64_t k, const uint8_t* tile, int h, const uint8_t* a, siz
   store_half<kNa>(acc, h, out, os, nvalid);
 }
 
+// q4_0, one activation row, all 16 rows of the tile in one pass: the batch-1
+// decode case. Each 64-byte payload group is loaded once, in address order
+// (the tile streams from DRAM line after line), and each activation dword is
+// broadcast once for both halves; two halves, two int16 sums and two float
+// accumulators stay in registers.
+void tile_q4_0_one(int64_t k, const uint8_t* tile, const uint8_t* a, const ActBlockMeta* meta, float* out, int nvalid) {
+  const int64_t nb = k / QK32;
+  const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const TilePlace at = tile_place(b, nb, 18);
+    const uint8_t* tp = tile + at.payload;
+    const uint8_t* y = a + b * kQ80 + 2;
+    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g));
+      const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g + 32));
+      const __m256i ylo = bcast_dword(y + 4 * g), yhi = bcast_dword(y + 16 + 4 * g);
+      s0 = _mm256_add_epi16(s0, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(p0, m4), ylo),
+                                                 _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(p0, 4), m4), yhi)));
+      s1 = _mm256_add_epi16(s1, _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(p1, m4), ylo),
+                                                 _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(p1, 4), m4), yhi)));
+    }
+    const ActBlockMeta mt = meta[b];
+    const __m256i off = _mm256_set1_epi32(-8 * mt.sum);
+    const __m256 dy = _mm256_set1_ps(mt.d);
+    const __m256 d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + at.scales)));
+    const __m256 d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile + at.scales + 16)));
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(off, _mm256_madd_epi16(s0, ones))), _mm256_mul_ps(d0, dy), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(off, _mm256_madd_epi16(s1, ones))), _mm256_mul_ps(d1, dy), acc1);
+  }
+  store_half<1>(&acc0, 0, out, 0, nvalid);
+  if (nvalid > 8) store_half<1>(&acc1, 1, out, 0, nvalid);
+}
+
+void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na, float* out,
+                   size_t os, int nvalid);
+
 // q8_0, rows 8h..8h+7: signed 8-bit products by VPSIGNB + VPMADDUBSW (|w| times
 // y with w's sign; a pair is at most 2 * 128 * 127, inside int16), widened
 // to int32 at once. The weights are re-read from L1 per activation row: 16
@@ -126,6 +164,15 @@ void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const
   }
 }
 
+void tile_dot_q4_0(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const ActBlockMeta* meta, size_t ms, int na, float* out,
+                   size_t os, int nvalid) {
+  if (na == 1) {
+    tile_q4_0_one(k, tile, a, meta, out, nvalid);
+    return;
+  }
+  tile_dot<tile_half_q4_0<1>, tile_half_q4_0<2>, tile_half_q4_0<3>, tile_half_q4_0<4>>(k, tile, a, as, meta, ms, na, out, os, nvalid);
+}
+
 }  // namespace
 }  // namespace qk
 
@@ -135,7 +182,7 @@ void tile_dot(int64_t k, const uint8_t* tile, const uint8_t* a, size_t as, const
 namespace qk {
 
 void fill_avx2_tiles(KernelTable& t) {
-  t.type[kQ4_0].tile_dot = tile_dot<tile_half_q4_0<1>, tile_half_q4_0<2>, tile_half_q4_0<3>, tile_half_q4_0<4>>;
+  t.type[kQ4_0].tile_dot = tile_dot_q4_0;
   t.type[kQ8_0].tile_dot = tile_dot<tile_half_q8_0<1>, tile_half_q8_0<2>, tile_half_q8_0<3>, tile_half_q8_0<4>>;
 }
 

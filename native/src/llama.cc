@@ -9,6 +9,7 @@
 
 #include "dispatch.h"
 #include "fp16.h"
+#include "interleave.h"
 #include "pool.h"
 #include "types.h"
 
@@ -27,7 +28,9 @@ Status check_weight(const WeightView& w, const char* name, int64_t rows, int64_t
                                         std::to_string(rows) + " x " + std::to_string(cols));
   }
   if (cols % t->block_size) return Status::Error(kErrShape, std::string(name) + ": " + std::to_string(cols) + " columns is not a multiple of " + t->name + "'s block");
-  const size_t want = static_cast<size_t>(rows) * row_bytes(*t, cols);
+  const bool tiles = w.layout == Layout::kInterleaved;
+  if (tiles && !has_interleaved_layout(w.type)) return Status::Error(kErrArg, std::string(name) + ": " + t->name + " has no interleaved layout");
+  const size_t want = tiles ? interleaved_bytes(*t, rows, cols) : static_cast<size_t>(rows) * row_bytes(*t, cols);
   if (!w.data || w.len != want) {
     return Status::Error(kErrLength, std::string(name) + " must hold " + std::to_string(want) + " bytes, got " + std::to_string(w.data ? w.len : 0));
   }
@@ -122,6 +125,7 @@ Status LlamaRunner::init(const LlamaConfig& c, const LlamaWeights& w) {
   const int64_t qdim = c.heads * c.head_dim, kvdim = c.kv_heads * c.head_dim;
   Status s;
   if (!(s = check_weight(w.tok_embd, "token_embd.weight", c.vocab, c.hidden)).ok()) return s;
+  if (w.tok_embd.layout != Layout::kGgml) return Status::Error(kErrArg, "token_embd.weight must be in the ggml layout (its rows are read one by one)");
   if (!active_kernels().type[w.tok_embd.type].dequantize_row) return Status::Error(kErrType, "token_embd.weight's type has no kernels in this build");
   if (!(s = check_weight(w.output, "output.weight", c.vocab, c.hidden)).ok()) return s;
   if (!w.out_norm) return Status::Error(kErrArg, "output_norm.weight is missing");
@@ -193,7 +197,7 @@ void rope_apply(const LlamaConfig& c, float* x, int64_t heads, const float* cs) 
 
 Status mm(const WeightView& w, const float* x, int64_t m, float* out) {
   return matmul(w.type, w.data, w.len, w.rows, w.cols, x, static_cast<size_t>(m * w.cols), m, out, static_cast<size_t>(m * w.rows),
-                Precision::kQ8);
+                Precision::kQ8, w.layout);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@ struct WeightView {
   size_t len = 0;
   int64_t rows = 0;  // output features
   int64_t cols = 0;  // input features
+  Layout layout = Layout::kGgml;  // kInterleaved only for matmul weights of has_interleaved_layout() types
 };
 
 struct LlamaConfig {
