@@ -127,8 +127,10 @@ export class Tokenizer {
 
   detokenize(ids: readonly number[], opts: DetokenizeOptions = {}): string {
     const d = new ByteDecoder(this, opts);
-    for (const id of ids) d.push(id);
-    return d.flush();
+    // push() hands out whatever is final at once; flush() only the held-back tail
+    let text = '';
+    for (const id of ids) text += d.push(id);
+    return text + d.flush();
   }
 
   /** The bytes one token stands for; control and unknown tokens are empty unless `special`. */
@@ -279,7 +281,8 @@ class ByteDecoder implements Decoder {
   private stripSpace: boolean;
   private heldEos = false;
   private pending: number[] = [];
-  private readonly utf = new TextDecoder('utf-8');
+  // ignoreBOM: a U+FEFF the tokens spell is text (llama.cpp copies its bytes), not a byte-order mark to drop
+  private readonly utf = new TextDecoder('utf-8', { ignoreBOM: true });
   private readonly removeSpecial: boolean;
   private readonly special: boolean;
 

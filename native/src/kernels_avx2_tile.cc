@@ -17,6 +17,10 @@ namespace qk {
 namespace {
 
 constexpr int kQ80 = 34;
+// Bytes ahead of the batch-1 stream that a software prefetch asks for: the
+// hardware prefetcher alone left a single core at ~12 GB/s on a tile stream;
+// 2 KiB ahead gave ~17 (1 KiB: 15, 4 KiB: 16; same runs, Zen 5 VM).
+constexpr int kPrefetchAhead = 2048;
 
 inline __m256i bcast_dword(const uint8_t* p) {
   int32_t v;
@@ -89,6 +93,7 @@ void tile_q4_0_one(int64_t k, const uint8_t* tile, const uint8_t* a, const ActBl
     const uint8_t* y = a + b * kQ80 + 2;
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
+      _mm_prefetch(reinterpret_cast<const char*>(tp + 64 * g + kPrefetchAhead), _MM_HINT_T0);
       const __m256i p0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g));
       const __m256i p1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tp + 64 * g + 32));
       const __m256i ylo = bcast_dword(y + 4 * g), yhi = bcast_dword(y + 16 + 4 * g);
