@@ -1,6 +1,6 @@
 // Command line of `npm run bench` / `qkernels bench`.
 
-export type SectionId = 'A' | 'B' | 'C' | 'D' | 'E' | 'F';
+export type SectionId = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G';
 
 export const SECTIONS: Record<SectionId, { name: string; aliases: string[]; title: string }> = {
   A: { name: 'roundtrip', aliases: ['quantize', 'quant'], title: 'A. Quantization round trip' },
@@ -9,6 +9,7 @@ export const SECTIONS: Record<SectionId, { name: string; aliases: string[]; titl
   D: { name: 'decode', aliases: ['inference', 'llama', 'model'], title: 'D. Realistic inference: batch-1 decode' },
   E: { name: 'bandwidth', aliases: ['limit', 'memory', 'bw'], title: 'E. The limit: memory read bandwidth' },
   F: { name: 'async', aliases: ['eventloop', 'loop', 'matmulasync'], title: 'F. matmulAsync and the event loop' },
+  G: { name: 'run', aliases: ['llamacpp', 'llama.cpp', 'e2e', 'runner'], title: 'G. Running a model: qkernels vs llama.cpp' },
 };
 
 export interface Args {
@@ -33,7 +34,7 @@ export const USAGE = `usage: qkernels bench [options]     (npm run bench -- [opt
                      types whose weights would take over 45 s to quantize at the TinyLlama shape)
   --threads N        the "all threads" count (default: the physical cores); 1 is always measured too
   --filter LIST      only these sections, comma-separated letters or names:
-                       A roundtrip   B matmul   C simd   D decode   E bandwidth   F async
+                       A roundtrip   B matmul   C simd   D decode   E bandwidth   F async   G run
                      (E is measured anyway when B or D runs: their percentages need it)
   --json FILE        also write the JSON results to FILE
   --out DIR          where results.json, results.md and speedups.svg go (default: bench/results;
@@ -49,11 +50,11 @@ export function parseSections(spec: string): Set<SectionId> {
     for (const [id, s] of Object.entries(SECTIONS) as [SectionId, (typeof SECTIONS)[SectionId]][]) {
       if (w === id.toLowerCase() || w === s.name || s.aliases.includes(w)) found = id;
     }
-    if (!found && /^[a-f]+$/.test(w)) {
+    if (!found && /^[a-g]+$/.test(w)) {
       for (const ch of w) out.add(ch.toUpperCase() as SectionId);
       continue;
     }
-    if (!found) throw new Error(`--filter: unknown section '${raw}'; expected letters A-F or one of ${Object.values(SECTIONS).map((s) => s.name).join(', ')}`);
+    if (!found) throw new Error(`--filter: unknown section '${raw}'; expected letters A-G or one of ${Object.values(SECTIONS).map((s) => s.name).join(', ')}`);
     out.add(found);
   }
   if (out.size === 0) throw new Error('--filter: no section given');

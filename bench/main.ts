@@ -28,6 +28,7 @@ import { runEventLoop, type LoopDelayRecord } from './sections/eventloop';
 import { runMatmul, type MatmulRecord } from './sections/matmul';
 import { runRoundTrip } from './sections/roundtrip';
 import { runSimd, type SimdRecord } from './sections/simd';
+import { runVsLlama, type VsLlamaRecord } from './sections/vsllama';
 import { dropOperands } from './shapes';
 import { buildSummary } from './summary';
 import { startGcCounter, stopGcCounter } from './timing';
@@ -40,6 +41,7 @@ const STAGE_SECONDS: Record<SectionId, [full: number, quick: number]> = {
   C: [70, 5],
   D: [110, 16],
   F: [7, 2],
+  G: [300, 40],
 };
 
 function wrap(text: string, width = 110): string {
@@ -86,7 +88,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const selected = args.sections;
   const native = info.name === 'native';
   const measureBw = native && (selected.has('E') || selected.has('B') || selected.has('D'));
-  const order: SectionId[] = ['E', 'A', 'B', 'C', 'D', 'F'];
+  const order: SectionId[] = ['E', 'A', 'B', 'C', 'D', 'F', 'G'];
   const stages: Stage[] = order
     .filter((id) => (id === 'E' ? measureBw : selected.has(id)))
     .map((id) => ({ id, weight: STAGE_SECONDS[id][args.quick ? 1 : 0] }));
@@ -142,6 +144,7 @@ export async function runBench(argv: string[]): Promise<number> {
   let cRecords: SimdRecord[] = [];
   let dRecords: DecodeRecord[] = [];
   let fRecords: LoopDelayRecord[] = [];
+  let gRecords: VsLlamaRecord[] = [];
   const failures: string[] = [];
   // A section that throws is reported and the run goes on: the other sections still measure and the
   // results are still written; the exit code says something failed.
@@ -189,6 +192,7 @@ export async function runBench(argv: string[]): Promise<number> {
   if (selected.has('D')) dRecords = (await section('D', () => runDecode(ctx)))?.records ?? [];
   if (selected.has('F')) fRecords = (await section('F', () => runEventLoop(ctx)))?.records ?? [];
   dropOperands();
+  if (selected.has('G')) gRecords = (await section('G', () => runVsLlama(ctx)))?.records ?? [];
   if (measureBw) {
     bandwidthAt('E2', 'end');
     applyBandwidth(ctx, bRecords, dRecords);
@@ -203,7 +207,7 @@ export async function runBench(argv: string[]): Promise<number> {
   stopGcCounter();
   setThreads(threads);
 
-  const summary = buildSummary(ctx, bRecords, cRecords, dRecords, fRecords);
+  const summary = buildSummary(ctx, bRecords, cRecords, dRecords, fRecords, gRecords);
   const durationSeconds = (performance.now() - started) / 1000;
   print(`\n=== Summary ${'='.repeat(92)}\n${summary.lines.map((l) => wrap(`- ${l}`)).join('\n')}\nRun time: ${fmtDuration(durationSeconds * 1000)}.`);
   if (failures.length) print(`\nFAILED:\n${failures.map((f) => `- ${f}`).join('\n')}`);

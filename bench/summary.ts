@@ -5,6 +5,7 @@ import type { DecodeRecord } from './sections/decode';
 import type { LoopDelayRecord } from './sections/eventloop';
 import type { MatmulRecord } from './sections/matmul';
 import type { SimdRecord } from './sections/simd';
+import type { VsLlamaRecord } from './sections/vsllama';
 import { HEADLINE_SHAPE, MATMUL_SHAPES } from './shapes';
 
 export interface Summary {
@@ -12,7 +13,7 @@ export interface Summary {
   figures: Record<string, number | null>;
 }
 
-export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d: DecodeRecord[], f: LoopDelayRecord[]): Summary {
+export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d: DecodeRecord[], f: LoopDelayRecord[], g: VsLlamaRecord[] = []): Summary {
   const lines: string[] = [];
   const fig: Record<string, number | null> = {};
   const t1 = 1;
@@ -152,6 +153,17 @@ export function buildSummary(ctx: Context, b: MatmulRecord[], c: SimdRecord[], d
     fig.asyncDelayP99 = fa.p99;
     fig.syncDelayP99 = fs.p99;
     fig.syncBatchDelayP99 = fs8?.p99 ?? null;
+  }
+  for (const r of g) {
+    if (!r.qkernels || !r.llamacpp || !r.mmap) continue;
+    const key = `${r.recipe}_${r.threads}t`;
+    lines.push(
+      `TinyLlama-shaped ${r.recipe}, ${threadsLabel(r.threads)}, mmap, vs llama.cpp in the same run: decode ${fmt(r.qkernels.decodeTokensPerSecond)} vs ${fmt(r.llamacpp.decodeTokensPerSecond)} tokens/s (${fmtX(r.decodeRatio)}), ` +
+        `prefill ${fmt(r.qkernels.prefillTokensPerSecond)} vs ${fmt(r.llamacpp.prefillTokensPerSecond)} (${fmtX(r.prefillRatio)}), TTFT ${`${Math.round(r.qkernels.timeToFirstTokenMs)} ms`} vs ${`${Math.round(r.llamacpp.timeToFirstTokenMs)} ms`}, ` +
+        `RSS ${fmt(r.qkernels.rssBytes / 2 ** 20)} vs ${fmt(r.llamacpp.rssBytes / 2 ** 20)} MiB.`,
+    );
+    fig[`vsllama_${key}_decodeRatio`] = r.decodeRatio;
+    fig[`vsllama_${key}_prefillRatio`] = r.prefillRatio;
   }
   return { lines, figures: fig };
 }
