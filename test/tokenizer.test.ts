@@ -247,7 +247,7 @@ describe('BOS and EOS', () => {
 
   it('a vocab without a BOS token cannot add one', () => {
     // chatglm-bpe has no default BOS in llama.cpp; with no bos_token_id there is none
-    const md = { ...must('gpt-2').md, 'tokenizer.ggml.pre': 'chatglm-bpe' };
+    const md: Md = { ...must('gpt-2').md, 'tokenizer.ggml.pre': 'chatglm-bpe' };
     delete md['tokenizer.ggml.bos_token_id'];
     const t = Tokenizer.fromMetadata(md);
     expect(t.bos).toBeNull();

@@ -128,8 +128,9 @@ export class Tokenizer {
   detokenize(ids: readonly number[], opts: DetokenizeOptions = {}): string {
     const d = new ByteDecoder(this, opts);
     // push() hands out whatever is final at once; flush() only the held-back tail
-    for (const id of ids) d.push(id);
-    return d.flush();
+    let text = '';
+    for (const id of ids) text += d.push(id);
+    return text + d.flush();
   }
 
   /** The bytes one token stands for; control and unknown tokens are empty unless `special`. */
