@@ -166,13 +166,13 @@ export class Model {
   }
 
   /** Streams the continuation of `prompt` (text or token ids) on the model's own sequence, reusing its cached prefix. */
-  async *generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult, undefined> {
+  generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult, undefined> {
     const seq = this.takeDefault();
-    try {
-      return yield* seq.generate(prompt, opts);
-    } finally {
+    // The sequence's own generator, handed out as is: a yield* here would add
+    // a second async-iterator round trip (~1 KB of promises) to every token.
+    return seq.generateThen(prompt, opts, () => {
       this.defaultSeq = seq;
-    }
+    });
   }
 
   /** generate() gathered: the whole text and its tokens. */
@@ -199,13 +199,24 @@ export class Model {
 
   /** @internal */
   async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.closed) throw closedError();
-    this.inflight++;
+    this.enter();
     try {
       return await fn();
     } finally {
-      if (--this.inflight === 0 && this.closed) this.release();
+      this.leave();
     }
+  }
+
+  // run()'s halves, for the per-token paths: no closure and no extra promise a token.
+  /** @internal */
+  enter(): void {
+    if (this.closed) throw closedError();
+    this.inflight++;
+  }
+
+  /** @internal */
+  leave(): void {
+    if (--this.inflight === 0 && this.closed) this.release();
   }
 
   private release(): void {
@@ -284,85 +295,115 @@ export class Sequence {
    * Appends `ids` to the context; resolves to the last position's logits (a
    * buffer the sequence reuses: copy it to keep it past the next call).
    */
-  evaluate(ids: readonly number[]): Promise<Float32Array> {
-    return this.exclusive(async () => {
-      this.checkPrompt(ids, this.length);
-      await this.append(ids, 0);
-      return this.logits;
-    });
-  }
-
-  async *generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult, undefined> {
-    const model = this.model;
-    const tokenizer = model.tokenizer;
-    const vocab = model.hparams!.vocab;
-    const t0 = performance.now();
-    const ids = typeof prompt === 'string' ? tokenizer.tokenize(prompt, { addBos: opts.addBos, parseSpecial: opts.parseSpecial }) : Array.from(prompt);
-    const maxTokens = opts.maxTokens ?? Infinity;
-    if (maxTokens !== Infinity && (!Number.isInteger(maxTokens) || maxTokens < 0)) throw new QkError('ERR_QK_ARG', `maxTokens must be an integer >= 0; got ${String(maxTokens)}`);
-    const sampler = new Sampler(vocab, opts);
-    const stops = new StopMatcher(opts.stop ?? []);
-    const signal = opts.signal;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new QkError('ERR_QK_ARG', 'signal must be an AbortSignal');
+  async evaluate(ids: readonly number[]): Promise<Float32Array> {
     if (this.busy) throw new QkError('ERR_QK_ARG', 'the sequence is busy with another call');
-    if (ids.length === 0) throw new QkError('ERR_QK_ARG', 'the prompt has no tokens');
-    this.checkPrompt(ids, 0);
+    this.checkPrompt(ids, this.length);
+    const model = this.model;
+    model.enter();
     this.busy = true;
-    let finishReason: FinishReason = 'length';
-    let generated = 0;
-    let cached = 0;
-    let promptMs = 0;
-    let ttft = 0;
-    let tGen = 0;
     try {
-      // Reuse the cached prefix; the last prompt token is always evaluated again for its logits.
-      const limit = Math.min(this.length, ids.length - 1);
-      while (cached < limit && this.ids[cached] === ids[cached]) cached++;
-      this.length = cached;
-      if (signal?.aborted) return this.result('abort', ids.length, cached, 0, 0, 0, 0);
-      await model.run(() => this.append(ids, cached));
-      promptMs = performance.now() - t0;
-      tGen = performance.now();
-      const decoder = tokenizer.createDecoder();
-      // Primed with the prompt's last token, so the first piece is rendered as a continuation (SPM's leading space).
-      decoder.push(ids[ids.length - 1]);
-      decoder.flush();
-      while (generated < maxTokens) {
-        if (signal?.aborted) {
-          finishReason = 'abort';
-          break;
-        }
-        const tok = sampler.sample(this.logits, this.ids, this.length);
-        if (!opts.ignoreEos && tokenizer.isEog(tok)) {
-          finishReason = 'eos';
-          break;
-        }
-        generated++;
-        if (generated === 1) ttft = performance.now() - t0;
-        const { emit, stopped } = stops.push(decoder.push(tok));
-        if (emit.length > 0 || !stopped) yield { text: emit, token: tok };
-        if (stopped) {
-          finishReason = 'stop';
-          break;
-        }
-        if (this.length >= this.contextLength) {
-          finishReason = 'context';
-          break;
-        }
-        if (generated >= maxTokens) break;
+      if (ids.length === 1) {
+        // the decode step: the reused one-row batch, nothing allocated here
         const b = this.one;
-        b.tokens[0] = tok;
+        b.tokens[0] = ids[0];
         b.positions[0] = this.length;
-        await model.run(() => this.engine.decode(this.caches, b, this.logits));
-        this.ids[this.length++] = tok;
+        await this.engine.decode(this.caches, b, this.logits);
+        this.ids[this.length++] = ids[0];
+      } else {
+        await this.append(ids, 0);
       }
-      if (finishReason !== 'stop') {
-        const rest = stops.flush() + (finishReason === 'abort' ? '' : decoder.flush());
-        if (rest.length > 0) yield { text: rest, token: -1 };
-      }
-      return this.result(finishReason, ids.length, cached, generated, promptMs, performance.now() - tGen, ttft);
+      return this.logits;
     } finally {
       this.busy = false;
+      model.leave();
+    }
+  }
+
+  generate(prompt: string | readonly number[], opts: GenerateOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult, undefined> {
+    return this.generateThen(prompt, opts, null);
+  }
+
+  /** @internal generate(), calling `done` when the generation ends, however it ends (or fails to start) */
+  async *generateThen(prompt: string | readonly number[], opts: GenerateOptions, done: (() => void) | null): AsyncGenerator<GeneratedPiece, GenerationResult, undefined> {
+    try {
+      const model = this.model;
+      const tokenizer = model.tokenizer;
+      const vocab = model.hparams!.vocab;
+      const t0 = performance.now();
+      const ids = typeof prompt === 'string' ? tokenizer.tokenize(prompt, { addBos: opts.addBos, parseSpecial: opts.parseSpecial }) : Array.from(prompt);
+      const maxTokens = opts.maxTokens ?? Infinity;
+      if (maxTokens !== Infinity && (!Number.isInteger(maxTokens) || maxTokens < 0)) throw new QkError('ERR_QK_ARG', `maxTokens must be an integer >= 0; got ${String(maxTokens)}`);
+      const sampler = new Sampler(vocab, opts);
+      const stops = new StopMatcher(opts.stop ?? []);
+      const signal = opts.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) throw new QkError('ERR_QK_ARG', 'signal must be an AbortSignal');
+      if (this.busy) throw new QkError('ERR_QK_ARG', 'the sequence is busy with another call');
+      if (ids.length === 0) throw new QkError('ERR_QK_ARG', 'the prompt has no tokens');
+      this.checkPrompt(ids, 0);
+      this.busy = true;
+      let finishReason: FinishReason = 'length';
+      let generated = 0;
+      let cached = 0;
+      let promptMs = 0;
+      let ttft = 0;
+      let tGen = 0;
+      try {
+        // Reuse the cached prefix; the last prompt token is always evaluated again for its logits.
+        const limit = Math.min(this.length, ids.length - 1);
+        while (cached < limit && this.ids[cached] === ids[cached]) cached++;
+        this.length = cached;
+        if (signal?.aborted) return this.result('abort', ids.length, cached, 0, 0, 0, 0);
+        await model.run(() => this.append(ids, cached));
+        promptMs = performance.now() - t0;
+        tGen = performance.now();
+        const decoder = tokenizer.createDecoder();
+        // Primed with the prompt's last token, so the first piece is rendered as a continuation (SPM's leading space).
+        decoder.push(ids[ids.length - 1]);
+        decoder.flush();
+        while (generated < maxTokens) {
+          if (signal?.aborted) {
+            finishReason = 'abort';
+            break;
+          }
+          const tok = sampler.sample(this.logits, this.ids, this.length);
+          if (!opts.ignoreEos && tokenizer.isEog(tok)) {
+            finishReason = 'eos';
+            break;
+          }
+          generated++;
+          if (generated === 1) ttft = performance.now() - t0;
+          const { emit, stopped } = stops.push(decoder.push(tok));
+          if (emit.length > 0 || !stopped) yield { text: emit, token: tok };
+          if (stopped) {
+            finishReason = 'stop';
+            break;
+          }
+          if (this.length >= this.contextLength) {
+            finishReason = 'context';
+            break;
+          }
+          if (generated >= maxTokens) break;
+          const b = this.one;
+          b.tokens[0] = tok;
+          b.positions[0] = this.length;
+          model.enter();
+          try {
+            await this.engine.decode(this.caches, b, this.logits);
+          } finally {
+            model.leave();
+          }
+          this.ids[this.length++] = tok;
+        }
+        if (finishReason !== 'stop') {
+          const rest = stops.flush() + (finishReason === 'abort' ? '' : decoder.flush());
+          if (rest.length > 0) yield { text: rest, token: -1 };
+        }
+        return this.result(finishReason, ids.length, cached, generated, promptMs, performance.now() - tGen, ttft);
+      } finally {
+        this.busy = false;
+      }
+    } finally {
+      done?.();
     }
   }
 

@@ -22,6 +22,13 @@ function isHighSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdbff;
 }
 
+/** Whether buf ends with the first len characters of s (compared in place: a slice per length tried would allocate on every piece). */
+function endsWithPrefix(buf: string, s: string, len: number): boolean {
+  const at = buf.length - len;
+  for (let i = 0; i < len; i++) if (buf.charCodeAt(at + i) !== s.charCodeAt(i)) return false;
+  return true;
+}
+
 export class StopMatcher {
   readonly stops: readonly string[];
   private held = '';
@@ -69,7 +76,9 @@ export class StopMatcher {
     let bestEnd = Infinity;
     let bestStart = 0;
     let bestStop = '';
-    for (const s of this.stops) {
+    const stops = this.stops;
+    for (let k = 0; k < stops.length; k++) {
+      const s = stops[k];
       const at = buf.indexOf(s, Math.max(0, heldLen - s.length + 1));
       if (at < 0) continue;
       const end = at + s.length;
@@ -88,9 +97,10 @@ export class StopMatcher {
     // Hold back the longest suffix that is a proper prefix of a stop string.
     let hold = 0;
     const limit = Math.min(this.maxHold, buf.length);
-    for (const s of this.stops) {
+    for (let k = 0; k < stops.length; k++) {
+      const s = stops[k];
       for (let len = Math.min(s.length - 1, limit); len > hold; len--) {
-        if (buf.startsWith(s.slice(0, len), buf.length - len)) {
+        if (endsWithPrefix(buf, s, len)) {
           hold = len;
           break;
         }
