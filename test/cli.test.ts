@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../lib/cli';
 import { openGguf, writeGguf } from '../lib/index';
 import { llamaModel, tempDir } from './fixtures/gguf/model';
+import { loadModel } from '../lib/model/model';
+import { writeSyntheticLlama } from '../lib/model/synthetic';
 
 const root = path.join(__dirname, '..');
 const TV10 = path.join(__dirname, 'fixtures', 'gguf', 'tv10.gguf');
@@ -33,6 +35,55 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
     e.mockRestore();
   }
 }
+
+describe('qkernels run', () => {
+  const model = path.join(tmp.dir, 'run-q4_0.gguf');
+  beforeAll(async () => {
+    await writeSyntheticLlama(model, { hidden: 128, layers: 2, heads: 4, kvHeads: 2, ffn: 256, vocab: 512, contextLength: 256, seed: 4 }, 'q4_0');
+  });
+
+  it('streams the prompt and the greedy continuation that model.complete gives, then a line of speeds', async () => {
+    const r = await run('run', model, '-p', 'Hello world', '-n', '12', '--temp', '0', '--ignore-eos', '--threads', '1');
+    expect(r.code).toBe(0);
+    const m = await loadModel(model);
+    try {
+      const want = await m.complete('Hello world', { temperature: 0, maxTokens: 12, ignoreEos: true, parseSpecial: true });
+      expect(want.generatedTokens).toBe(12);
+      expect(r.out).toBe(`Hello world${want.text}\n`);
+    } finally {
+      m.close();
+    }
+    expect(r.err).toMatch(/^prompt: \d+ tokens in [\d.]+ ms \([\d.]+ tokens\/s\); generation: 12 tokens in [\d.]+ ms \([\d.]+ tokens\/s\); finish: length\n$/);
+  });
+
+  it('a seed makes a sampled run repeatable; a stop string ends it', async () => {
+    const a = await run('run', model, '-p', 'Once', '-n', '16', '--temp', '1', '--seed', '7', '--ignore-eos');
+    const b = await run('run', model, '-p', 'Once', '-n', '16', '--temp', '1', '--seed', '7', '--ignore-eos');
+    expect(a.code).toBe(0);
+    expect(a.out).toBe(b.out);
+    const text = a.out.slice('Once'.length, -1);
+    const cut = text.slice(2, 4);
+    if (cut.length === 2) {
+      const s = await run('run', model, '-p', 'Once', '-n', '16', '--temp', '1', '--seed', '7', '--ignore-eos', '--stop', cut);
+      expect(s.out).toBe(`Once${text.slice(0, text.indexOf(cut))}\n`);
+      expect(s.err).toMatch(/finish: stop/);
+    }
+  });
+
+  it('bad usage is exit code 2, a file it cannot run exit code 1 with the reason', async () => {
+    expect((await run('run', model)).err).toMatch(/run needs -p PROMPT/);
+    expect((await run('run', model)).code).toBe(2);
+    expect((await run('run', '-p', 'x')).code).toBe(2);
+    expect((await run('run', model, '-p', 'x', '--engine', 'gpu')).err).toMatch(/--engine must be native or js/);
+    const missing = await run('run', path.join(tmp.dir, 'nope.gguf'), '-p', 'x');
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(/qkernels run: .*nope\.gguf/);
+    const notLlama = await run('run', TV10, '-p', 'x');
+    expect(notLlama.code).toBe(1);
+    expect(notLlama.err).toMatch(/qkernels run: /);
+    expect((await run('run', '--help')).out).toMatch(/usage: qkernels run MODEL -p PROMPT/);
+  });
+});
 
 describe('qkernels', () => {
   it('prints help for the command and each subcommand', async () => {
