@@ -1,18 +1,22 @@
-// D. Realistic inference: batch-1 decode of 50 tokens through a llama-shaped
-// stack (bench/model.ts) with random weights, at hidden 512 (8 layers) and at
-// the TinyLlama 1.1B shape, for q4_0, q4_k (when this build has it), q8_0 and
-// f32, on all threads: ms/token, tokens/s, weight GB/s (and its share of the
-// measured bandwidth), JS bytes allocated per token, garbage collections.
-import { quantize, rowBytes, setThreads, type WeightType } from '../../lib/index';
-import { usable, type Context, type SectionReport } from '../context';
+// D. Realistic inference: batch-1 decode through the library's model runner
+// (loadModel, Sequence.evaluate of one token at a time) on llama-shaped GGUF
+// files with random weights (bench/models.ts), at hidden 512 (8 layers) and
+// at the TinyLlama 1.1B shape, for q4_0 (in the file's layout and interleaved
+// at load), q4_k_m, q8_0 and f32, on all threads: ms/token, tokens/s, weight
+// GB/s (and its share of the measured bandwidth), JS bytes allocated per
+// token, garbage collections.
+import * as fs from 'fs';
+import { setThreads } from '../../lib/index';
+import { loadModel, type Model, type Sequence } from '../../lib/model/model';
+import { weightBytesPerToken } from '../../lib/model/weights';
+import type { Context, SectionReport } from '../context';
 import { fmt, fmtBytes, fmtX, type Table } from '../format';
-import { generateLlamaWeights, LLAMA_512, LlamaDecoder, prepareWeights, TINYLLAMA, weightBytesPerToken, weightElements, type LlamaConfig, type LlamaWeights } from '../model';
-import { fillUniform, forceGc, gcCountsBetween, median, settle, type GcCounts } from '../timing';
+import { benchModelFile, LLAMA_512, TINYLLAMA, type BenchModel } from '../models';
+import { forceGc, gcCountsBetween, median, settle, type GcCounts } from '../timing';
 
 export interface DecodeRecord {
   model: string;
-  config: LlamaConfig;
-  /** the weight type, or 'q4_0 prepared' for q4_0 weights through prepare() */
+  /** the recipe, or 'q4_0 prepared' for q4_0 interleaved at load (loadModel's default) */
   type: string;
   threads: number;
   tokens: number;
@@ -28,190 +32,127 @@ export interface DecodeRecord {
   /** JS heap + ArrayBuffer growth per token (the smallest over runs; includes the measuring itself, a few bytes) */
   allocBytesPerToken: number;
   gcs: GcCounts;
-  /** seconds to generate and quantize the weights of all the types of this model */
+  /** seconds to write the model file (0: an earlier run wrote it) */
   buildSeconds: number;
   vsF32: number | null;
 }
 
 const TOKENS = 50;
 
-function tokenIds(n: number, vocab: number, seed: number): Int32Array {
-  const t = new Int32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    t[i] = s % vocab;
-  }
-  return t;
+interface Variant {
+  type: string;
+  recipe: string;
+  interleave: boolean;
 }
 
-/**
- * Brings LlamaDecoder.step to optimized code before anything is measured: the
- * interpreter and baseline tiers box every float, and a 50-token run is too
- * short for V8 to get past them. A tiny model is enough (the code is shared).
- */
-function warmUpJit(): void {
-  const tiny: LlamaConfig = { name: 'warm-up', hidden: 64, layers: 1, heads: 2, kvHeads: 1, ffn: 64, vocab: 64, maxTokens: 32 };
-  const dec = new LlamaDecoder(generateLlamaWeights(tiny, ['f32']).get('f32')!);
-  const tokens = tokenIds(32, tiny.vocab, 3);
-  for (let r = 0; r < 40; r++) decodeRun(dec, tokens);
-}
+const VARIANTS: Variant[] = [
+  { type: 'q4_0', recipe: 'q4_0', interleave: false },
+  { type: 'q4_0 prepared', recipe: 'q4_0', interleave: true },
+  { type: 'q4_k_m', recipe: 'q4_k_m', interleave: true },
+  { type: 'q8_0', recipe: 'q8_0', interleave: true },
+  { type: 'f32', recipe: 'f32', interleave: true },
+];
 
-/** JS heap growth; ArrayBuffers only when they grew (their frees land late, after a collection). */
 function heapAndBuffers(): { heap: number; buffers: number } {
   const m = process.memoryUsage();
   return { heap: m.heapUsed, buffers: m.arrayBuffers };
 }
 
-/** Seconds a type's quantizer would take over `weights` weights, from one 1M-weight tensor. */
-function predictQuantizeSeconds(t: WeightType, weights: number): number {
-  if (t === 'f32') return 0;
-  const rows = 512;
-  const cols = 2048;
-  const src = fillUniform(new Float32Array(rows * cols), 5, 0.02);
-  const out = new Uint8Array(rows * rowBytes(t, cols));
-  const t0 = performance.now();
-  quantize(src, rows, cols, t, { out });
-  return ((performance.now() - t0) / 1000) * (weights / (rows * cols));
-}
-
-/** The measured loop: kept tiny, so the decoder is the only thing that could allocate. */
-function decodeRun(dec: LlamaDecoder, tokens: Int32Array): void {
-  dec.reset();
-  for (let i = 0; i < tokens.length; i++) dec.step(tokens[i]);
-}
-
-interface Plan {
-  config: LlamaConfig;
-  types: WeightType[];
-  runs: (t: WeightType) => number;
+/** The measured loop: one token at a time, the one-element array reused. */
+async function decodeRun(seq: Sequence, one: number[], vocab: number): Promise<void> {
+  seq.reset();
+  for (let i = 0; i < TOKENS; i++) {
+    one[0] = 3 + ((i * 7919) % (vocab - 3));
+    await seq.evaluate(one);
+  }
 }
 
 export async function runDecode(ctx: Context): Promise<{ report: SectionReport; records: DecodeRecord[] }> {
   const quick = ctx.args.quick;
-  const types = usable(ctx, ['q4_0', 'q4_k', 'q8_0', 'f32']);
   const notes: string[] = [];
-  if (!types.includes('q4_k')) notes.push(`q4_k: not measured, ${ctx.typeStatus.find((s) => s.type === 'q4_k')?.reason ?? 'not available'}.`);
-  const plans: Plan[] = [{ config: LLAMA_512, types, runs: () => (quick ? 3 : 5) }];
+  const plans: { model: BenchModel; variants: Variant[]; runs: number }[] = [{ model: LLAMA_512, variants: VARIANTS, runs: quick ? 3 : 5 }];
   if (quick) {
-    if (types.includes('q4_0')) plans.push({ config: TINYLLAMA, types: ['q4_0'], runs: () => 1 });
-    notes.push('--quick: TinyLlama shape with q4_0 only (the full run adds q8_0, f32 at 4.4 GB, and q4_k when its quantizer is fast enough).');
+    plans.push({ model: TINYLLAMA, variants: VARIANTS.filter((v) => v.recipe === 'q4_0'), runs: 1 });
+    notes.push('--quick: the TinyLlama shape with q4_0 only.');
   } else {
-    // A quantizer that would take minutes over the 1.03 G weights (K-quants with llama.cpp's searches, without
-    // SIMD) keeps its type out of the TinyLlama shape in the default run; --long keeps everything.
-    const limitS = 45;
-    const tinyTypes = types.filter((t) => {
-      if (ctx.args.long) return true;
-      const s = predictQuantizeSeconds(t, weightElements(TINYLLAMA));
-      if (s <= limitS) return true;
-      notes.push(
-        `${t}: not decoded at the TinyLlama shape: this build's ${t} quantizer would take ~${fmt(s)} s over its ${fmt(weightElements(TINYLLAMA) / 1e9)} G weights ` +
-          `(${fmt((s * 1e9) / weightElements(TINYLLAMA))} ns a weight; the limit is ${limitS} s). \`--long\` includes it.`,
-      );
-      return false;
-    });
-    plans.push({ config: TINYLLAMA, types: tinyTypes, runs: (t) => (t === 'f32' ? 2 : 3) });
+    // f32 at the TinyLlama shape is a 4.4 GB file: --long only.
+    plans.push({ model: TINYLLAMA, variants: VARIANTS.filter((v) => ctx.args.long || v.recipe !== 'f32'), runs: 3 });
+    if (!ctx.args.long) notes.push('The TinyLlama shape without f32 (a 4.4 GB file): `--long` includes it.');
   }
   const threads = ctx.threads;
   setThreads(threads);
   const records: DecodeRecord[] = [];
-  warmUpJit();
-  // Progress in rough nanoseconds: ~5 ns a weight element per type to generate and quantize, then a
-  // decode run streams every weight once a token (f32 ~8x the bytes of q4).
-  const runCost = (c: LlamaConfig, t: string) => weightElements(c) * TOKENS * (t === 'f32' ? 0.15 : 0.03);
-  const genCost = (t: WeightType) => (t.endsWith('_k') ? 100 : 6);
-  const work = plans.map((p) => ({
-    gen: weightElements(p.config) * p.types.reduce((a, t) => a + genCost(t), 0),
-    dec: p.types.reduce((a, t) => a + runCost(p.config, t) * p.runs(t) * (t === 'q4_0' ? 2 : 1), 0),
-  }));
-  const total = work.reduce((a, w) => a + w.gen + w.dec, 0);
-  let base = 0;
-
-  for (const [pi, plan] of plans.entries()) {
-    const c = plan.config;
-    const w0 = work[pi];
-    const t0 = performance.now();
-    let models: Map<WeightType, LlamaWeights> | null = generateLlamaWeights(c, plan.types, {
-      seed: 42,
-      onProgress: (done, all) => ctx.progress.update('D', (base + (done / all) * w0.gen) / total, `D: ${c.name}: generating ${plan.types.join(', ')} weights ${Math.round((100 * done) / all)}%`),
-    });
-    const buildSeconds = (performance.now() - t0) / 1000;
-    base += w0.gen;
-    const tokens = tokenIds(TOKENS, c.vocab, 7);
-    // One decoder per type (and q4_0 once more through prepare()), warmed up on the very code path
-    // measured (JIT, scratch buffers, thread pool).
-    const variants = plan.types.flatMap((t) => (t === 'q4_0' ? [t, 'q4_0 prepared'] : [t]));
-    const variantWeights = new Map<string, LlamaWeights>();
-    for (const v of variants) variantWeights.set(v, v === 'q4_0 prepared' ? prepareWeights(models.get('q4_0')!) : models.get(v as WeightType)!);
-    const states = variants.map((t) => {
-      const dec = new LlamaDecoder(variantWeights.get(t)!, Math.max(c.maxTokens, TOKENS));
-      // A whole run where runs are short: matrices of another layout (prepare()) give the decoder's
-      // property accesses new shapes, and V8 needs more than a few steps to re-optimize for them
-      // (until then it boxes floats: allocations and scavenges that are not the library's).
-      dec.reset();
-      const warm = weightElements(c) < 1e8 ? TOKENS : 3;
-      for (let i = 0; i < warm; i++) dec.step(tokens[i]);
-      return { t, dec, runs: plan.runs(t === 'q4_0 prepared' ? 'q4_0' : (t as WeightType)), msPerToken: [] as number[], allocs: [] as number[], gcs: { minor: 0, major: 0, other: 0 } as GcCounts, spentMs: 0 };
-    });
-    // Runs interleaved across types (round r of every type, then round r + 1), so that a burst of load on a
-    // shared machine spreads over the types instead of landing on one. Slow types (kernels without SIMD
-    // yet) stop early: a run or two of 50 tokens says enough.
-    const capMs = quick ? 3000 : 12000;
-    const rounds = Math.max(...states.map((st) => st.runs));
-    for (let r = 0; r < rounds; r++) {
-      for (const st of states) {
-        if (r >= st.runs || (r > 0 && st.spentMs >= capMs)) continue;
-        ctx.progress.update('D', base / total, `D: ${c.name} ${st.t}: decoding ${TOKENS} tokens (run ${r + 1}/${st.runs})`);
-        forceGc();
-        // The collection's own gc entry (and the release of what it freed) must land before the run starts.
-        await settle(60);
-        const a0 = heapAndBuffers();
-        const t1 = performance.now();
-        decodeRun(st.dec, tokens);
-        const t2 = performance.now();
-        const a1 = heapAndBuffers();
-        st.gcs = addGc(st.gcs, await gcCountsBetween(t1, t2));
-        st.msPerToken.push((t2 - t1) / TOKENS);
-        st.spentMs += t2 - t1;
-        st.allocs.push((a1.heap - a0.heap + Math.max(0, a1.buffers - a0.buffers)) / TOKENS);
-        base += runCost(c, st.t);
+  const total = plans.reduce((a, p) => a + p.variants.length * p.runs, 0);
+  let done = 0;
+  for (const plan of plans) {
+    const c = plan.model;
+    const files = new Map<string, { file: string; writeSeconds: number | null }>();
+    for (const v of plan.variants) {
+      if (!files.has(v.recipe)) {
+        files.set(v.recipe, await benchModelFile(c, v.recipe, () => ctx.progress.update('D', done / total, `D: ${c.name}: writing the ${v.recipe} file (once)`)));
       }
     }
-    const perType: DecodeRecord[] = [];
-    for (const st of states) {
-      const t = st.t;
-      const weights = variantWeights.get(t)!;
-      base += runCost(c, t) * (st.runs - st.msPerToken.length);
-      const ms = median(st.msPerToken);
-      const bytes = weightBytesPerToken(weights);
-      const weightGBs = bytes / (ms * 1e6);
-      const rec: DecodeRecord = {
-        model: c.name,
-        config: c,
-        type: t,
-        threads,
-        tokens: TOKENS,
-        runs: st.msPerToken.length,
-        msPerToken: ms,
-        runMsPerToken: st.msPerToken,
-        tokensPerS: 1000 / ms,
-        weightBytesPerToken: bytes,
-        weightGBs,
-        bwShare: null, // set from the final bandwidth (section E)
-        allocBytesPerToken: Math.min(...st.allocs),
-        gcs: st.gcs,
-        buildSeconds,
-        vsF32: null,
-      };
-      perType.push(rec);
-      records.push(rec);
+    const states: { v: Variant; model: Model; seq: Sequence; ms: number[]; allocs: number[]; gcs: GcCounts }[] = [];
+    try {
+      for (const v of plan.variants) {
+        const model = await loadModel(files.get(v.recipe)!.file, { threads, interleave: v.interleave, contextLength: TOKENS + 8 });
+        const seq = model.createSequence();
+        states.push({ v, model, seq, ms: [], allocs: [], gcs: { minor: 0, major: 0, other: 0 } });
+        // warm-up on the very path measured: JIT tiers, scratch buffers, the pool, the mapped pages
+        await decodeRun(seq, [0], c.spec.vocab);
+      }
+      // Runs interleaved across types, so that a burst of load on a shared machine spreads over them.
+      for (let r = 0; r < plan.runs; r++) {
+        for (const st of states) {
+          ctx.progress.update('D', done / total, `D: ${c.name} ${st.v.type}: decoding ${TOKENS} tokens (run ${r + 1}/${plan.runs})`);
+          const one = [0];
+          forceGc();
+          await settle(60);
+          const a0 = heapAndBuffers();
+          const t1 = performance.now();
+          await decodeRun(st.seq, one, c.spec.vocab);
+          const t2 = performance.now();
+          const a1 = heapAndBuffers();
+          const g = await gcCountsBetween(t1, t2);
+          st.gcs = { minor: st.gcs.minor + g.minor, major: st.gcs.major + g.major, other: st.gcs.other + g.other };
+          st.ms.push((t2 - t1) / TOKENS);
+          st.allocs.push((a1.heap - a0.heap + Math.max(0, a1.buffers - a0.buffers)) / TOKENS);
+          done++;
+        }
+      }
+      const perType: DecodeRecord[] = [];
+      for (const st of states) {
+        const ms = median(st.ms);
+        const bytes = weightBytesPerToken(st.model.weights!);
+        const rec: DecodeRecord = {
+          model: c.name,
+          type: st.v.type,
+          threads,
+          tokens: TOKENS,
+          runs: st.ms.length,
+          msPerToken: ms,
+          runMsPerToken: st.ms,
+          tokensPerS: 1000 / ms,
+          weightBytesPerToken: bytes,
+          weightGBs: bytes / (ms * 1e6),
+          bwShare: null, // set from the final bandwidth (section E)
+          allocBytesPerToken: Math.min(...st.allocs),
+          gcs: st.gcs,
+          buildSeconds: files.get(st.v.recipe)!.writeSeconds ?? 0,
+          vsF32: null,
+        };
+        perType.push(rec);
+        records.push(rec);
+      }
+      const f32 = perType.find((r) => r.type === 'f32');
+      for (const r of perType) r.vsF32 = f32 ? f32.msPerToken / r.msPerToken : null;
+    } finally {
+      for (const st of states) st.model.close();
+      forceGc();
     }
-    const f32 = perType.find((r) => r.type === 'f32');
-    for (const r of perType) r.vsF32 = f32 ? f32.msPerToken / r.msPerToken : null;
-    models = null; // the weights of this shape can go before the next is built
-    variantWeights.clear();
-    states.length = 0;
-    forceGc();
+    for (const [recipe, f] of files) {
+      notes.push(`${c.name} ${recipe}: ${(fs.statSync(f.file).size / 1e6).toFixed(0)} MB file${f.writeSeconds === null ? ' (written by an earlier run)' : `, written in ${fmt(f.writeSeconds)} s`}.`);
+    }
   }
   ctx.progress.done('D');
 
@@ -235,21 +176,14 @@ export async function runDecode(ctx: Context): Promise<{ report: SectionReport; 
     },
   ];
   const shapes = plans.map(
-    (p) =>
-      `${p.config.name}: hidden ${p.config.hidden}, ${p.config.layers} layers, ${p.config.heads} heads (${p.config.kvHeads} KV), FFN ${p.config.ffn}, vocab ${p.config.vocab}, ` +
-      `${fmt(weightElements(p.config) / 1e6)}M matmul weights; weights generated and quantized in ${fmt(records.find((r) => r.model === p.config.name)?.buildSeconds ?? NaN)} s`,
+    (p) => `${p.model.name}: hidden ${p.model.spec.hidden}, ${p.model.spec.layers} layers, ${p.model.spec.heads} heads (${p.model.spec.kvHeads} KV), FFN ${p.model.spec.ffn}, vocab ${p.model.spec.vocab}.`,
   );
   const intro = [
-    'Per token: embedding row, then per layer RMSNorm, q/k/v projections, RoPE, attention over the growing KV cache, output projection, RMSNorm, SwiGLU FFN (gate, up, down), residuals; final RMSNorm and the output head (logits over the vocabulary). ' +
-      'Every matmul is `matmul(w, x, 1, out)` into preallocated buffers; the rest is plain loops (bench/model.ts). ' +
-      '"q4_0 prepared": the same q4_0 model with every matrix through prepare() at load (the interleaved layout).',
+    'The library\'s model runner: loadModel() on a GGUF file, then Sequence.evaluate() of one token at a time (one native call a token: every layer, attention over the KV cache, the output head, on the thread pool). ' +
+      '"q4_0": the file\'s layout (loadModel interleave: false); "q4_0 prepared": the default, q4_0 matmul weights interleaved at load (prepare()\'s layout); q4_k_m: llama.cpp\'s recipe (q4_K and q6_K).',
     ...shapes,
-    `ms/token: median over runs of ${TOKENS} tokens (after a JIT warm-up); weight GB/s: bytes of all matmul weights (each read once per token) / time, as a share of the memory bandwidth in section E; ` +
-      'JS bytes/token: JS heap (and ArrayBuffer) growth over a run, the smallest run, measuring included; GCs: collections that started during the runs (by their start time), all runs together.',
+    `ms/token: median over runs of ${TOKENS} tokens (after a warm-up run); weight GB/s: bytes of all matmul weights (each read once per token) / time, as a share of the memory bandwidth in section E; ` +
+      'JS bytes/token: JS heap (and ArrayBuffer) growth over a run, the smallest run, measuring included; GCs: collections that started during the runs, all runs together.',
   ];
   return { report: { id: 'D', title: 'D. Realistic inference: batch-1 decode', intro, tables, notes, records: records as unknown as Record<string, unknown>[] }, records };
-}
-
-function addGc(a: GcCounts, b: GcCounts): GcCounts {
-  return { minor: a.minor + b.minor, major: a.major + b.major, other: a.other + b.other };
 }

@@ -7,11 +7,10 @@
 // engine only.
 import { execFile } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { writeSyntheticLlama, TINYLLAMA_SPEC } from '../../lib/model/synthetic';
 import type { Context, SectionReport } from '../context';
 import { fmt, fmtMB, fmtX, type Table } from '../format';
+import { benchModelDir, benchModelFile, TINYLLAMA } from '../models';
 import { DECODE_TOKENS, PREFILL_TOKENS, PROMPT_TOKENS, type EngineRun } from '../runner';
 
 export interface VsLlamaRecord {
@@ -27,30 +26,8 @@ export interface VsLlamaRecord {
   error?: string;
 }
 
-/** Where the bench keeps its model files between runs (QKERNELS_BENCH_MODELS overrides). */
-export function benchModelDir(): string {
-  return process.env.QKERNELS_BENCH_MODELS ?? path.join(os.tmpdir(), 'qkernels-bench-models');
-}
-
-// The synthetic writer's output is a pure function of spec, recipe and seed;
-// the version in the name changes whenever the writer's output would.
-const WRITER_VERSION = 1;
-
 async function modelFile(ctx: Context, recipe: string): Promise<{ file: string; writeSeconds: number | null }> {
-  const dir = benchModelDir();
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `tinyllama-shape-${recipe}-v${WRITER_VERSION}.gguf`);
-  if (fs.existsSync(file)) return { file, writeSeconds: null };
-  ctx.progress.update('G', 0, `G: writing the TinyLlama-shaped ${recipe} model (once; kept in ${dir})`);
-  const t0 = performance.now();
-  const tmp = `${file}.${process.pid}.part`;
-  try {
-    await writeSyntheticLlama(tmp, TINYLLAMA_SPEC, recipe);
-    fs.renameSync(tmp, file);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
-  return { file, writeSeconds: (performance.now() - t0) / 1000 };
+  return benchModelFile(TINYLLAMA, recipe, () => ctx.progress.update('G', 0, `G: writing the TinyLlama-shaped ${recipe} model (once; kept in ${benchModelDir()})`));
 }
 
 function runChild(engine: string, file: string, threads: number, mmap: boolean): Promise<EngineRun> {
