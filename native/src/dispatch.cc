@@ -62,6 +62,7 @@ struct Tables {
     fill_avx2(t[kIsaAvx2]);
     fill_avx2_kquants(t[kIsaAvx2]);
     fill_avx2_tiles(t[kIsaAvx2]);
+    fill_avx2_batch_tiles(t[kIsaAvx2]);
     t[kIsaAvx2].isa = kIsaAvx2;
     t[kIsaAvx512] = t[kIsaAvx2];
     fill_avx512(t[kIsaAvx512], f.avx512_vnni);

@@ -41,6 +41,15 @@ using TileDotFn = void (*)(int64_t k, const uint8_t* tile, const uint8_t* a, siz
 // apart, of nb blocks each -> one tile. Byte-identical to the generic one.
 using InterleaveFullTileFn = void (*)(const uint8_t* rows, size_t rb, int64_t nb, uint8_t* tile);
 
+// Batch tiles (batch_tile.h), a layout made inside one matmul call for
+// m >= 8: pack 16 ggml rows (rb bytes apart, nrows of them, the rest zero),
+// then one packed tile against na (1..8) activation rows in the type's
+// activation format; out[j * out_stride + r] for the first nvalid rows, each
+// block's integer sum exact.
+using PackBatchTileFn = void (*)(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
+using BatchTileDotFn = void (*)(int64_t k, const uint8_t* tile, const uint8_t* a, size_t a_stride, int na, float* out,
+                                size_t out_stride, int nvalid);
+
 // Importance-weighted quantizer (llama.cpp's quantize_row_*_impl, used when
 // an importance matrix is given): importance has k entries, one per column.
 using QuantizeRowImportanceFn = void (*)(const float* x, uint8_t* y, int64_t k, const float* importance);
@@ -57,6 +66,9 @@ struct TypeKernels {
   TileDotFn tile_dot = nullptr;              // optional kernel for the interleaved layout; without it matmul
                                              // de-interleaves each tile and runs the row kernels above
   InterleaveFullTileFn interleave_full_tile = nullptr;  // optional SIMD form of interleave_tile
+  PackBatchTileFn pack_batch_tile = nullptr;  // optional, with batch_tile_dot: matmul's kernel for m >= 8
+  BatchTileDotFn batch_tile_dot = nullptr;
+  int batch_block_bytes = 0;                  // bytes of one block of a packed 16-row tile
 };
 
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };
@@ -79,6 +91,7 @@ void fill_avx2_kquants(KernelTable& t);                // kernels_avx2_k.cc: q5_
 void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
 void fill_avx512_kquants(KernelTable& t, bool vnni);  // kernels_avx512_k.cc
 void fill_avx2_tiles(KernelTable& t);                  // kernels_avx2_tile.cc: interleaved q4_0
+void fill_avx2_batch_tiles(KernelTable& t);            // kernels_avx2_batch.cc: batch tiles of q4_K
 void fill_avx512_tiles(KernelTable& t, bool vnni);     // kernels_avx512_tile.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
 void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc

@@ -7,6 +7,7 @@
 
 #include "dispatch.h"
 #include "fp16.h"
+#include "batch_tile.h"
 #include "interleave.h"
 #include "pool.h"
 
@@ -188,6 +189,7 @@ struct MatmulJob {
   bool int_path;
   bool interleaved;     // work is split in tiles of 16 rows (the matrix is interleaved, or is tiled on the fly)
   bool tile_from_ggml;  // the matrix is in the ggml layout: each thread interleaves its tiles into a buffer
+  bool batch_tiles;     // ggml layout, packed by each thread into batch tiles (batch_tile.h) for the batch kernel
 };
 
 // Multi-row kernel path: tiles of 8 weight rows x 4 activation rows, one
@@ -302,8 +304,39 @@ void tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
   }
 }
 
+// Tiles begin..end of 16 ggml rows, packed block by block into this
+// thread's buffer (kWeightBlockBytes of source rows at a time, which every
+// chunk of activation rows then passes over).
+static_assert(kBatchTileRows == kTileRows, "matmul splits both layouts in the same 16-row units");
+void batch_tiles_range(const MatmulJob& j, int64_t begin, int64_t end) {
+  const size_t src_tile = kTileRows * j.rb;
+  const size_t tile_bytes = static_cast<size_t>(j.cols / j.t->block_size) * static_cast<size_t>(j.k->batch_block_bytes);
+  const int64_t block = std::max<int64_t>(1, static_cast<int64_t>(kWeightBlockBytes / src_tile));
+  uint8_t* buf = tile_buffer(static_cast<size_t>(block) * tile_bytes);
+  const BatchTileDotFn f = j.k->batch_tile_dot;
+  for (int64_t t0 = begin; t0 < end; t0 += block) {
+    const int64_t t1 = std::min(end, t0 + block);
+    for (int64_t t = t0; t < t1; ++t) {
+      const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+      j.k->pack_batch_tile(j.w + t * src_tile, j.rb, nvalid, j.cols, buf + (t - t0) * tile_bytes);
+    }
+    for (int64_t i0 = 0; i0 < j.m; i0 += kActChunk) {
+      const int64_t i1 = std::min(j.m, i0 + kActChunk);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int nvalid = static_cast<int>(std::min<int64_t>(kTileRows, j.rows - t * kTileRows));
+        for (int64_t i = i0; i < i1; i += kTileActs) {
+          const int na = static_cast<int>(std::min<int64_t>(kTileActs, i1 - i));
+          f(j.cols, buf + (t - t0) * tile_bytes, j.act + i * j.ab, j.ab, na, j.out + i * j.rows + t * kTileRows,
+            static_cast<size_t>(j.rows), nvalid);
+        }
+      }
+    }
+  }
+}
+
 void matmul_range(void* ctx, int64_t begin, int64_t end) {
   const MatmulJob& j = *static_cast<const MatmulJob*>(ctx);
+  if (j.batch_tiles) return batch_tiles_range(j, begin, end);
   if (j.interleaved) return tiles_range(j, begin, end);
   rows_single(j, j.w + begin * j.rb, begin, end);
 }
@@ -368,7 +401,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   if (rows == 0) return Status::Ok();
 
   const KernelTable& kt = active_kernels();
-  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved, false};
+  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved, false, false};
   job.int_path = p == Precision::kQ8 && t->act_type != kF32;
   // Batches of a few rows and more run on the tile kernel even in the ggml
   // layout: each thread interleaves its tiles as it goes (one pass over W per
@@ -376,6 +409,10 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   if (!interleaved && job.int_path && m >= kTileMinBatch && has_interleaved_layout(type) && kt.type[type].tile_dot) {
     job.interleaved = true;
     job.tile_from_ggml = true;
+  }
+  if (!interleaved && job.int_path && m >= kTileMinBatch && kt.type[type].batch_tile_dot && kt.type[type].pack_batch_tile &&
+      kt.type[type].batch_block_bytes > 0) {
+    job.batch_tiles = true;
   }
   if (!kt.type[type].vec_dot_f32 || (job.int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
     return Status::Error(kErrType, std::string(t->name) + " has no matmul kernels in this build");
@@ -420,7 +457,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
       quantize_rows(0, m);
     }
   }
-  const int64_t units = job.interleaved ? (rows + kTileRows - 1) / kTileRows : rows;
+  const int64_t units = job.interleaved || job.batch_tiles ? (rows + kTileRows - 1) / kTileRows : rows;
   // Below ~1M multiply-adds (a few microseconds) waking a worker costs more than it saves.
   if (static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(m) < static_cast<double>(1 << 20)) {
     matmul_range(&job, 0, units);
@@ -429,7 +466,7 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   // Tasks are rows (tiles) of W; chunks big enough to amortize the hand-off,
   // row chunks aligned to the kernels' 8-row tiles.
   int64_t grain;
-  if (job.interleaved) {
+  if (job.interleaved || job.batch_tiles) {
     grain = std::min<int64_t>(16, std::max<int64_t>(1, units / (4 * thread_count())));
   } else {
     grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);

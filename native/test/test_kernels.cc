@@ -355,6 +355,38 @@ void check_all_tile_dot(const KernelTable& ref, const KernelTable& simd, std::mt
   }
 }
 
+// batch_tile_dot (batch_tile.h) against the scalar vec_dot of every pair:
+// nvalid 1..16 rows packed (the rest zero), na 1..8, and nothing written
+// outside the nvalid x na block.
+void check_all_batch_tile_dot(const KernelTable& ref, const KernelTable& simd, std::mt19937& rng) {
+  const int64_t ks[] = {256, 512, 768, 2048, 4096 + 256};
+  for (int type = 0; type < kTypeIdLimit; ++type) {
+    const TypeKernels& tk = simd.type[type];
+    if (!tk.batch_tile_dot) continue;
+    std::printf("  batch_tile_dot %s on %s\n", type_traits(type)->name, isa_name(simd.isa));
+    for (int p = 0; p < kPatternCount; ++p) {
+      for (int64_t k : ks) {
+        const DotRows d(ref, type, k, p, kTileRows, 8, rng);
+        const size_t tb = static_cast<size_t>(k / d.tt.block_size) * tk.batch_block_bytes;
+        Buf tile(tb);
+        for (int nvalid = 1; nvalid <= kTileRows; ++nvalid) {
+          tk.pack_batch_tile(d.w.p, d.rb, nvalid, k, tile.p);
+          for (int na = 1; na <= 8; ++na) {
+            const size_t os = kTileRows + 3;
+            std::vector<float> out(os * na, DotRows::kUntouched);
+            tk.batch_tile_dot(k, tile.p, d.a.p, d.ab, na, out.data(), os, nvalid);
+            ++g_checks;
+            char ctx[160];
+            std::snprintf(ctx, sizeof ctx, "[%s %s k=%lld %s nvalid=%d na=%d]", isa_name(simd.isa), d.tt.name,
+                          static_cast<long long>(k), pattern_name(p), nvalid, na);
+            d.check("batch_tile_dot", ctx, out, os, nvalid, na);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -390,6 +422,7 @@ int main() {
     }
     check_all_vec_dot_rows(ref, simd, rng);
     check_all_tile_dot(ref, simd, rng);
+    check_all_batch_tile_dot(ref, simd, rng);
   }
   std::printf("testing the interleaved layout on scalar\n");
   check_all_tile_dot(ref, ref, rng);
