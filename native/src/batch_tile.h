@@ -16,6 +16,13 @@
 //   320  mn[4][16][2]     mins of sub-blocks 2c and 2c+1 of row r    128 bytes
 //   448  qs[4][8][16][4]  bytes 4g..4g+3 of chunk c (32 bytes: sub-block
 //                         2c in the low nibbles, 2c+1 in the high ones) 2048 bytes
+// q6_K, per super-block, kQ6KBatchBlockBytes bytes: the 6-bit levels come
+// out one byte each, unsigned (0..63; the -32 is taken off through the
+// activation's group sums), so the kernel only loads them:
+//   0    d[16]            the rows' fp16 d (then 32 bytes of padding)  64 bytes
+//   64   sc[16][16][2]    int8 scale of 16-element group g of row r, twice  512 bytes
+//   576  sp[8][16][2]     the scales of groups 2i and 2i+1 of row r    256 bytes
+//   832  qs[16][4][16][4] levels 4i..4i+3 of group g                  4096 bytes
 // Every field starts on a 64-byte line when the tile does. Rows past nrows
 // are zero (d = 0).
 #pragma once
@@ -26,8 +33,10 @@ namespace qk {
 
 constexpr int kBatchTileRows = 16;
 constexpr int kQ4KBatchBlockBytes = 2496;
+constexpr int kQ6KBatchBlockBytes = 4928;
 
 // nrows (1..16) q4_K rows, rb bytes apart, of k elements -> one batch tile.
 void pack_batch_tile_q4_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
+void pack_batch_tile_q6_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
 
 }  // namespace qk

@@ -1,5 +1,5 @@
 // AVX2 kernels for batch tiles (batch_tile.h): prefill-sized matmuls of
-// K-quants. Per super-block, sub-block and activation row, 8 VPMADDUBSW of
+// K-quants (q4_K, q6_K). Per super-block, sub-block and activation row, 8 VPMADDUBSW of
 // broadcast activation dwords against 8 rows' nibbles, summed in int16, and
 // one VPMADDWD with the rows' scales give 8 rows' exact sums at once, where
 // the row-by-row dot (kernels_avx2_k.cc) spends about as much work on one.
@@ -112,6 +112,54 @@ void half_q4_K(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t a
   store_half<kNa>(acc, h, out, os, nvalid);
 }
 
+// q6_K, rows 8h..8h+7, kNa activation rows. With levels u = l + 32 (0..63):
+// A = sum_g sc_g * (u . y over group g) and B = sum_g sc_g * (sum of y over
+// g), exact in int32 (|A| < 256 * 63 * 128 * 128); the row's sum is
+// d*dy*(A - 32*B), the integer the row dot forms from l directly. Two
+// VPMADDUBSW pairs of at most 2 * 63 * 128 fit int16, four do not: each
+// group takes two VPMADDWD.
+template <int kNa>
+void half_q6_K(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, float* out, size_t os, int nvalid) {
+  const int64_t nb = k / QK_K;
+  __m256 acc[kNa];
+  for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* t = tile + b * kQ6KBatchBlockBytes;
+    const uint8_t* ab = a + b * kQ8KBytes;
+    __m256i isum[kNa];
+    for (int j = 0; j < kNa; ++j) isum[j] = _mm256_setzero_si256();
+    for (int g = 0; g < 16; ++g) {
+      const __m256i sc = _mm256_cvtepi8_epi16(load128(t + 64 + 32 * g + 16 * h));
+      const uint8_t* q = t + 832 + 256 * g + 32 * h;
+      const __m256i w0 = load256(q), w1 = load256(q + 64), w2 = load256(q + 128), w3 = load256(q + 192);
+      for (int j = 0; j < kNa; ++j) {
+        const uint8_t* y = ab + j * as + 4 + 16 * g;
+        const __m256i p0 = _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast_dword(y)), _mm256_maddubs_epi16(w1, bcast_dword(y + 4)));
+        const __m256i p1 = _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast_dword(y + 8)), _mm256_maddubs_epi16(w3, bcast_dword(y + 12)));
+        isum[j] = _mm256_add_epi32(isum[j], _mm256_add_epi32(_mm256_madd_epi16(p0, sc), _mm256_madd_epi16(p1, sc)));
+      }
+    }
+    const __m256 dw = _mm256_cvtph_ps(load128(t + 16 * h));
+    for (int j = 0; j < kNa; ++j) {
+      const uint8_t* aj = ab + j * as;
+      const __m256i s0 = _mm256_broadcastsi128_si256(load128(aj + 260));  // group sums 0..7, int16
+      const __m256i s1 = _mm256_broadcastsi128_si256(load128(aj + 276));  // 8..15
+      const uint8_t* sp = t + 576 + 16 * h;
+      __m256i bm = _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp)), _mm256_shuffle_epi32(s0, 0x00));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 32)), _mm256_shuffle_epi32(s0, 0x55)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 64)), _mm256_shuffle_epi32(s0, 0xAA)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 96)), _mm256_shuffle_epi32(s0, 0xFF)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 128)), _mm256_shuffle_epi32(s1, 0x00)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 160)), _mm256_shuffle_epi32(s1, 0x55)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 192)), _mm256_shuffle_epi32(s1, 0xAA)));
+      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(sp + 224)), _mm256_shuffle_epi32(s1, 0xFF)));
+      const __m256i total = _mm256_sub_epi32(isum[j], _mm256_slli_epi32(bm, 5));
+      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(dw, _mm256_set1_ps(ld_f32(aj))), acc[j]);
+    }
+  }
+  store_half<kNa>(acc, h, out, os, nvalid);
+}
+
 using HalfFn = void (*)(int64_t, const uint8_t*, int, const uint8_t*, size_t, float*, size_t, int);
 
 template <HalfFn Half1, HalfFn Half2, HalfFn Half3, HalfFn Half4>
@@ -144,6 +192,10 @@ void fill_avx2_batch_tiles(KernelTable& t) {
   q4k.pack_batch_tile = pack_batch_tile_q4_K;
   q4k.batch_tile_dot = batch_dot<half_q4_K<1>, half_q4_K<2>, half_q4_K<3>, half_q4_K<4>>;
   q4k.batch_block_bytes = kQ4KBatchBlockBytes;
+  TypeKernels& q6k = t.type[kQ6_K];
+  q6k.pack_batch_tile = pack_batch_tile_q6_K;
+  q6k.batch_tile_dot = batch_dot<half_q6_K<1>, half_q6_K<2>, half_q6_K<3>, half_q6_K<4>>;
+  q6k.batch_block_bytes = kQ6KBatchBlockBytes;
 }
 
 }  // namespace qk
