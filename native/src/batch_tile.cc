@@ -37,6 +37,19 @@ inline void q6_K_levels(const uint8_t* blk, uint8_t* L) {
   }
 }
 
+// d, dmin, the scales and the mins of row r of a q4_K/q5_K super-block.
+void pack_kquant_header(const uint8_t* blk, int r, uint8_t* t) {
+  std::memcpy(t + 2 * r, blk, 2);
+  std::memcpy(t + 32 + 2 * r, blk + 2, 2);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    unpack_scale_min(blk + 4, j, &sc, &m);
+    t[64 + 32 * j + 2 * r] = sc;
+    t[64 + 32 * j + 2 * r + 1] = sc;
+    t[320 + 32 * (j / 2) + 2 * r + (j & 1)] = m;
+  }
+}
+
 }  // namespace
 
 void pack_batch_tile_q6_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile) {
@@ -68,18 +81,33 @@ void pack_batch_tile_q4_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, 
     uint8_t* t = tile + b * kQ4KBatchBlockBytes;
     for (int r = 0; r < nrows; ++r) {
       const uint8_t* blk = rows + r * rb + b * sizeof(BlockQ4_K);
-      std::memcpy(t + 2 * r, blk, 2);
-      std::memcpy(t + 32 + 2 * r, blk + 2, 2);
-      for (int j = 0; j < 8; ++j) {
-        uint8_t sc, m;
-        unpack_scale_min(blk + 4, j, &sc, &m);
-        t[64 + 32 * j + 2 * r] = sc;
-        t[64 + 32 * j + 2 * r + 1] = sc;
-        t[320 + 32 * (j / 2) + 2 * r + (j & 1)] = m;
-      }
+      pack_kquant_header(blk, r, t);
       const uint8_t* qs = blk + 16;
       for (int c = 0; c < 4; ++c)
         for (int g = 0; g < 8; ++g) std::memcpy(t + 448 + 512 * c + 64 * g + 4 * r, qs + 32 * c + 4 * g, 4);
+    }
+  }
+}
+
+void pack_batch_tile_q5_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile) {
+  const int64_t nb = k / QK_K;
+  std::memset(tile, 0, static_cast<size_t>(nb) * kQ5KBatchBlockBytes);
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* t = tile + b * kQ5KBatchBlockBytes;
+    for (int r = 0; r < nrows; ++r) {
+      const uint8_t* blk = rows + r * rb + b * sizeof(BlockQ5_K);
+      pack_kquant_header(blk, r, t);
+      const uint8_t* qh = blk + 16;
+      const uint8_t* qs = blk + 48;
+      for (int j = 0; j < 8; ++j) {
+        // Sub-block j: the low or high nibbles of chunk j / 2, bit j of qh[l] on top.
+        uint8_t L[32];
+        for (int l = 0; l < 32; ++l) {
+          const uint8_t q = qs[32 * (j / 2) + l];
+          L[l] = static_cast<uint8_t>(((j & 1) ? (q >> 4) : (q & 0xF)) | (((qh[l] >> j) & 1) << 4));
+        }
+        for (int g = 0; g < 8; ++g) std::memcpy(t + 448 + 512 * j + 64 * g + 4 * r, L + 4 * g, 4);
+      }
     }
   }
 }

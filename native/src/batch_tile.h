@@ -16,6 +16,10 @@
 //   320  mn[4][16][2]     mins of sub-blocks 2c and 2c+1 of row r    128 bytes
 //   448  qs[4][8][16][4]  bytes 4g..4g+3 of chunk c (32 bytes: sub-block
 //                         2c in the low nibbles, 2c+1 in the high ones) 2048 bytes
+// q5_K, per super-block, kQ5KBatchBlockBytes bytes: d, dmin, sc and mn as
+// for q4_K (bytes 0..447), then its 5-bit levels one byte each:
+//   448  qs[8][8][16][4]  levels 4g..4g+3 of sub-block j              4096 bytes
+//
 // q6_K, per super-block, kQ6KBatchBlockBytes bytes: the 6-bit levels come
 // out one byte each, unsigned (0..63; the -32 is taken off through the
 // activation's group sums), so the kernel only loads them:
@@ -33,10 +37,12 @@ namespace qk {
 
 constexpr int kBatchTileRows = 16;
 constexpr int kQ4KBatchBlockBytes = 2496;
+constexpr int kQ5KBatchBlockBytes = 4544;
 constexpr int kQ6KBatchBlockBytes = 4928;
 
 // nrows (1..16) q4_K rows, rb bytes apart, of k elements -> one batch tile.
 void pack_batch_tile_q4_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
+void pack_batch_tile_q5_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
 void pack_batch_tile_q6_K(const uint8_t* rows, size_t rb, int nrows, int64_t k, uint8_t* tile);
 
 }  // namespace qk

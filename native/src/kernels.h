@@ -91,7 +91,7 @@ void fill_avx2_kquants(KernelTable& t);                // kernels_avx2_k.cc: q5_
 void fill_avx512(KernelTable& t, bool vnni);  // on top of avx2; vnni: AVX512_VNNI dot products
 void fill_avx512_kquants(KernelTable& t, bool vnni);  // kernels_avx512_k.cc
 void fill_avx2_tiles(KernelTable& t);                  // kernels_avx2_tile.cc: interleaved q4_0
-void fill_avx2_batch_tiles(KernelTable& t);            // kernels_avx2_batch.cc: batch tiles of q4_K, q6_K
+void fill_avx2_batch_tiles(KernelTable& t);            // kernels_avx2_batch.cc: batch tiles of q4_K, q5_K, q6_K
 void fill_avx512_tiles(KernelTable& t, bool vnni);     // kernels_avx512_tile.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
 void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc

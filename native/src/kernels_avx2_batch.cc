@@ -1,5 +1,5 @@
 // AVX2 kernels for batch tiles (batch_tile.h): prefill-sized matmuls of
-// K-quants (q4_K, q6_K). Per super-block, sub-block and activation row, 8 VPMADDUBSW of
+// K-quants (q4_K, q5_K, q6_K). Per super-block, sub-block and activation row, 8 VPMADDUBSW of
 // broadcast activation dwords against 8 rows' nibbles, summed in int16, and
 // one VPMADDWD with the rows' scales give 8 rows' exact sums at once, where
 // the row-by-row dot (kernels_avx2_k.cc) spends about as much work on one.
@@ -48,6 +48,32 @@ inline void store_half(const __m256* acc, int h, float* out, size_t os, int nval
   }
 }
 
+// The end of a q4_K/q5_K super-block: B = sum_j m_j * (sum of y over
+// sub-block j) from the mins and the activation's 16-element sums, then
+// acc += d*dy*A - dmin*dy*B for each activation row.
+template <int kNa>
+inline void kquant_finish(const uint8_t* t, int h, const uint8_t* ab, size_t as, const __m256i* isum, __m256* acc) {
+  const __m256 dw = _mm256_cvtph_ps(load128(t + 16 * h));
+  const __m256 dmw = _mm256_cvtph_ps(load128(t + 32 + 16 * h));
+  const __m256i mn0 = _mm256_cvtepu8_epi16(load128(t + 320 + 16 * h));
+  const __m256i mn1 = _mm256_cvtepu8_epi16(load128(t + 352 + 16 * h));
+  const __m256i mn2 = _mm256_cvtepu8_epi16(load128(t + 384 + 16 * h));
+  const __m256i mn3 = _mm256_cvtepu8_epi16(load128(t + 416 + 16 * h));
+  for (int j = 0; j < kNa; ++j) {
+    const uint8_t* aj = ab + j * as;
+    // Sums of y over sub-blocks 0..7 (each two of the 16-element sums; at most 32 * 128, int16).
+    const __m128i s = _mm_hadd_epi16(load128(aj + 260), load128(aj + 276));
+    const __m256i s8 = _mm256_broadcastsi128_si256(s);
+    __m256i bm = _mm256_madd_epi16(mn0, _mm256_shuffle_epi32(s8, 0x00));
+    bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn1, _mm256_shuffle_epi32(s8, 0x55)));
+    bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn2, _mm256_shuffle_epi32(s8, 0xAA)));
+    bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn3, _mm256_shuffle_epi32(s8, 0xFF)));
+    const __m256 dy = _mm256_set1_ps(ld_f32(aj));
+    acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(dw, dy), acc[j]);
+    acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bm), _mm256_mul_ps(dmw, dy), acc[j]);
+  }
+}
+
 // q4_K, rows 8h..8h+7 of a batch tile, kNa activation rows. Sums per
 // super-block and row: A = sum_j sc_j * (levels . y over sub-block j) and
 // B = sum_j m_j * (sum of y over sub-block j), both exact in int32 (|A| <
@@ -89,25 +115,39 @@ void half_q4_K(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t a
         }
       }
     }
-    const __m256 dw = _mm256_cvtph_ps(load128(t + 16 * h));
-    const __m256 dmw = _mm256_cvtph_ps(load128(t + 32 + 16 * h));
-    const __m256i mn0 = _mm256_cvtepu8_epi16(load128(t + 320 + 16 * h));
-    const __m256i mn1 = _mm256_cvtepu8_epi16(load128(t + 352 + 16 * h));
-    const __m256i mn2 = _mm256_cvtepu8_epi16(load128(t + 384 + 16 * h));
-    const __m256i mn3 = _mm256_cvtepu8_epi16(load128(t + 416 + 16 * h));
-    for (int j = 0; j < kNa; ++j) {
-      const uint8_t* aj = ab + j * as;
-      // Sums of y over sub-blocks 0..7 (each two of the 16-element sums; at most 32 * 128, int16).
-      const __m128i s = _mm_hadd_epi16(load128(aj + 260), load128(aj + 276));
-      const __m256i s8 = _mm256_broadcastsi128_si256(s);
-      __m256i bm = _mm256_madd_epi16(mn0, _mm256_shuffle_epi32(s8, 0x00));
-      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn1, _mm256_shuffle_epi32(s8, 0x55)));
-      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn2, _mm256_shuffle_epi32(s8, 0xAA)));
-      bm = _mm256_add_epi32(bm, _mm256_madd_epi16(mn3, _mm256_shuffle_epi32(s8, 0xFF)));
-      const __m256 dy = _mm256_set1_ps(ld_f32(aj));
-      acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[j]), _mm256_mul_ps(dw, dy), acc[j]);
-      acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(bm), _mm256_mul_ps(dmw, dy), acc[j]);
+    kquant_finish<kNa>(t, h, ab, as, isum, acc);
+  }
+  store_half<kNa>(acc, h, out, os, nvalid);
+}
+
+// q5_K, rows 8h..8h+7: as q4_K with the levels (0..31) one byte each; four
+// VPMADDUBSW pairs of at most 2 * 31 * 128 fit int16, so a sub-block takes
+// two VPMADDWD.
+template <int kNa>
+void half_q5_K(int64_t k, const uint8_t* tile, int h, const uint8_t* a, size_t as, float* out, size_t os, int nvalid) {
+  const int64_t nb = k / QK_K;
+  __m256 acc[kNa];
+  for (int j = 0; j < kNa; ++j) acc[j] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const uint8_t* t = tile + b * kQ5KBatchBlockBytes;
+    const uint8_t* ab = a + b * kQ8KBytes;
+    __m256i isum[kNa];
+    for (int j = 0; j < kNa; ++j) isum[j] = _mm256_setzero_si256();
+    for (int sb = 0; sb < 8; ++sb) {
+      const __m256i sc = _mm256_cvtepu8_epi16(load128(t + 64 + 32 * sb + 16 * h));
+      for (int gh = 0; gh < 2; ++gh) {
+        const uint8_t* q = t + 448 + 512 * sb + 256 * gh + 32 * h;
+        const __m256i w0 = load256(q), w1 = load256(q + 64), w2 = load256(q + 128), w3 = load256(q + 192);
+        for (int j = 0; j < kNa; ++j) {
+          const uint8_t* y = ab + j * as + 4 + 32 * sb + 16 * gh;
+          const __m256i p = _mm256_add_epi16(
+              _mm256_add_epi16(_mm256_maddubs_epi16(w0, bcast_dword(y)), _mm256_maddubs_epi16(w1, bcast_dword(y + 4))),
+              _mm256_add_epi16(_mm256_maddubs_epi16(w2, bcast_dword(y + 8)), _mm256_maddubs_epi16(w3, bcast_dword(y + 12))));
+          isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(p, sc));
+        }
+      }
     }
+    kquant_finish<kNa>(t, h, ab, as, isum, acc);
   }
   store_half<kNa>(acc, h, out, os, nvalid);
 }
@@ -192,6 +232,10 @@ void fill_avx2_batch_tiles(KernelTable& t) {
   q4k.pack_batch_tile = pack_batch_tile_q4_K;
   q4k.batch_tile_dot = batch_dot<half_q4_K<1>, half_q4_K<2>, half_q4_K<3>, half_q4_K<4>>;
   q4k.batch_block_bytes = kQ4KBatchBlockBytes;
+  TypeKernels& q5k = t.type[kQ5_K];
+  q5k.pack_batch_tile = pack_batch_tile_q5_K;
+  q5k.batch_tile_dot = batch_dot<half_q5_K<1>, half_q5_K<2>, half_q5_K<3>, half_q5_K<4>>;
+  q5k.batch_block_bytes = kQ5KBatchBlockBytes;
   TypeKernels& q6k = t.type[kQ6_K];
   q6k.pack_batch_tile = pack_batch_tile_q6_K;
   q6k.batch_tile_dot = batch_dot<half_q6_K<1>, half_q6_K<2>, half_q6_K<3>, half_q6_K<4>>;

@@ -75,6 +75,15 @@ inline __m256i bit_to_16_i32(__m256i v) {
   return b;
 }
 
+// Bytes ahead of a row's stream that a batch-1 dot asks the prefetcher for,
+// as the interleaved q4_0 kernel does (kernels_avx2_tile.cc).
+constexpr int kPrefetchAhead = 2048;
+template <int kBytes>
+inline void prefetch_ahead(const uint8_t* w) {
+  const char* p = reinterpret_cast<const char*>(w + kPrefetchAhead);
+  for (int l = 0; l < kBytes; l += 64) _mm_prefetch(p + l, _MM_HINT_T0);
+}
+
 // ---- q5_0 / q5_1 ----------------------------------------------------------
 //
 // Their 'q8' dots (vec_dot, vec_dot_rows) are pairs_avx2.h's, shared with
@@ -236,6 +245,7 @@ float dot_qk_q8_K(int64_t k, const uint8_t* w, const uint8_t* a) {
   constexpr int kQs = kQ5 ? 48 : 16;
   __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
   for (int64_t b = 0; b < k / QK_K; ++b, w += kBytes, a += kQ8K) {
+    prefetch_ahead<kBytes>(w);
     const float dy = ld_f32(a);
     const float D = h2f(w) * dy, Dm = h2f(w + 2) * dy;
     const __m128i sm = kscales(w + 4);
@@ -345,6 +355,7 @@ inline void q6_levels(const uint8_t* blk, int h, __m256i* u) {
 float dot_q6_K_q8_K(int64_t k, const uint8_t* w, const uint8_t* a) {
   float acc = 0.f;
   for (int64_t b = 0; b < k / QK_K; ++b, w += kQ6K, a += kQ8K) {
+    prefetch_ahead<kQ6K>(w);
     const float D = h2f(w + 208) * ld_f32(a);
     const __m128i sc8 = load128(w + 192);
     const __m256i corr = _mm256_madd_epi16(load256(a + 260), _mm256_cvtepi8_epi16(sc8));
