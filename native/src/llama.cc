@@ -200,6 +200,18 @@ Status mm(const WeightView& w, const float* x, int64_t m, float* out) {
                 Precision::kQ8, w.layout);
 }
 
+// Matrices that read the same input (Q, K, V; gate, up): one quantization
+// of it and one pass of the pool.
+template <int N>
+Status mm_shared(const WeightView* const (&ws)[N], const float* x, int64_t m, float* const (&outs)[N]) {
+  MatmulTarget t[N];
+  for (int i = 0; i < N; ++i) {
+    t[i] = {ws[i]->type, ws[i]->data, ws[i]->len, ws[i]->rows, outs[i], static_cast<size_t>(m * ws[i]->rows), ws[i]->layout};
+    if (ws[i]->cols != ws[0]->cols) return Status::Error(kErrShape, "matrices of one input must have the same column count");
+  }
+  return matmul_shared_input(t, N, ws[0]->cols, x, static_cast<size_t>(m * ws[0]->cols), m, Precision::kQ8);
+}
+
 }  // namespace
 
 void LlamaRunner::attention(const LlamaBatch& b, int64_t layer) {
@@ -295,9 +307,7 @@ Status LlamaRunner::decode(const LlamaBatch& b) {
   for (int64_t l = 0; l < c.layers; ++l) {
     const LlamaLayerWeights& L = w_.layers[static_cast<size_t>(l)];
     rms_norm(s.x.data(), L.attn_norm, s.xn.data(), n, H, c.norm_eps);
-    if (!(st = mm(L.wq, s.xn.data(), n, s.q.data())).ok()) return st;
-    if (!(st = mm(L.wk, s.xn.data(), n, s.k.data())).ok()) return st;
-    if (!(st = mm(L.wv, s.xn.data(), n, s.v.data())).ok()) return st;
+    if (!(st = mm_shared({&L.wq, &L.wk, &L.wv}, s.xn.data(), n, {s.q.data(), s.k.data(), s.v.data()})).ok()) return st;
     for (int64_t i = 0; i < n; ++i) {
       const float* cs = s.rope_cs.data() + i * c.rope_dims;
       rope_apply(c, s.q.data() + i * qdim, c.heads, cs);
@@ -326,8 +336,7 @@ Status LlamaRunner::decode(const LlamaBatch& b) {
     for (int64_t i = 0; i < n * H; ++i) s.x[i] += s.proj[i];
 
     rms_norm(s.x.data(), L.ffn_norm, s.xn.data(), n, H, c.norm_eps);
-    if (!(st = mm(L.gate, s.xn.data(), n, s.gate.data())).ok()) return st;
-    if (!(st = mm(L.up, s.xn.data(), n, s.up.data())).ok()) return st;
+    if (!(st = mm_shared({&L.gate, &L.up}, s.xn.data(), n, {s.gate.data(), s.up.data()})).ok()) return st;
     for (int64_t i = 0; i < n * F; ++i) {
       const float g = s.gate[i];
       s.gate[i] = (g / (1.0f + std::exp(-g))) * s.up[i];

@@ -381,8 +381,12 @@ Status deinterleave(int type, const uint8_t* src, size_t src_len, int64_t rows, 
   return relayout(type, src, src_len, rows, cols, dst, dst_len, false);
 }
 
-Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,
-              float* out, size_t out_len, Precision p, Layout layout) {
+namespace {
+
+// Checks one matmul's arguments and fills in its job (everything but the
+// quantized activations).
+Status setup_job(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,
+                 float* out, size_t out_len, Precision p, Layout layout, MatmulJob* job) {
   const TypeTraits* t;
   Status s = weight_type(type, &t);
   if (!s.ok()) return s;
@@ -398,81 +402,170 @@ Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t co
   if (!(s = check_len("w.data", w_len, w_want, "bytes")).ok()) return s;
   if (!(s = check_len("x", x_len, static_cast<size_t>(m) * static_cast<size_t>(cols), "floats (m x w.cols)")).ok()) return s;
   if (!(s = check_at_least("out", out_len, static_cast<size_t>(m) * static_cast<size_t>(rows), "floats (m x w.rows)")).ok()) return s;
-  if (rows == 0) return Status::Ok();
 
   const KernelTable& kt = active_kernels();
-  MatmulJob job{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved, false, false};
-  job.int_path = p == Precision::kQ8 && t->act_type != kF32;
+  *job = MatmulJob{t, &kt.type[type], w, rb, rows, cols, m, x, nullptr, 0, nullptr, out, false, interleaved, false, false};
+  job->int_path = p == Precision::kQ8 && t->act_type != kF32;
   // Batches of a few rows and more run on the tile kernel even in the ggml
   // layout: each thread interleaves its tiles as it goes (one pass over W per
   // call), and the tile kernel's gain outweighs that from here on.
-  if (!interleaved && job.int_path && m >= kTileMinBatch && has_interleaved_layout(type) && kt.type[type].tile_dot) {
-    job.interleaved = true;
-    job.tile_from_ggml = true;
+  if (!interleaved && job->int_path && m >= kTileMinBatch && has_interleaved_layout(type) && kt.type[type].tile_dot) {
+    job->interleaved = true;
+    job->tile_from_ggml = true;
   }
-  if (!interleaved && job.int_path && m >= kTileMinBatch && kt.type[type].batch_tile_dot && kt.type[type].pack_batch_tile &&
+  if (!interleaved && job->int_path && m >= kTileMinBatch && kt.type[type].batch_tile_dot && kt.type[type].pack_batch_tile &&
       kt.type[type].batch_block_bytes > 0) {
-    job.batch_tiles = true;
+    job->batch_tiles = true;
   }
-  if (!kt.type[type].vec_dot_f32 || (job.int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
+  if (!kt.type[type].vec_dot_f32 || (job->int_path && (!kt.type[type].vec_dot || !kt.type[t->act_type].quantize_act))) {
     return Status::Error(kErrType, std::string(t->name) + " has no matmul kernels in this build");
   }
-  if (job.int_path) {
-    const TypeTraits& at = *type_traits(t->act_type);
-    job.ab = row_bytes(at, cols);
-    std::vector<uint8_t>& buf = scratch();
-    if (buf.size() < static_cast<size_t>(m) * job.ab) buf.resize(static_cast<size_t>(m) * job.ab);
-    const QuantizeRowFn qa = kt.type[t->act_type].quantize_act;
-    job.act = buf.data();
-    // The tile kernels also take each activation block's scale as a float and
-    // the sum of its levels (for q4_0's -8 offset), computed once here.
-    const bool with_meta = job.interleaved && kt.type[type].tile_dot;
-    const int64_t nb = cols / at.block_size;
-    ActBlockMeta* meta = nullptr;
-    if (with_meta) {
-      std::vector<ActBlockMeta>& mbuf = meta_scratch();
-      if (mbuf.size() < static_cast<size_t>(m * nb)) mbuf.resize(static_cast<size_t>(m * nb));
-      meta = mbuf.data();
-      job.meta = meta;
-    }
-    auto quantize_rows = [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        uint8_t* row = buf.data() + i * job.ab;
-        qa(x + i * cols, row, cols);
-        if (!with_meta) continue;
-        for (int64_t blk = 0; blk < nb; ++blk) {
-          const uint8_t* p = row + blk * at.block_bytes;
-          uint16_t d;
-          std::memcpy(&d, p, 2);
-          int32_t sum = 0;
-          for (int e2 = 0; e2 < QK32; ++e2) sum += static_cast<int8_t>(p[2 + e2]);
-          meta[i * nb + blk] = {fp16_to_f32(d), sum};
-        }
-      }
-    };
-    // Prefill-sized batches (m x k of a few million) split the quantization over the pool too.
-    if (static_cast<double>(m) * static_cast<double>(cols) >= static_cast<double>(1 << 18)) {
-      for_rows(m, std::max<int64_t>(1, (int64_t{1} << 16) / cols), quantize_rows);
-    } else {
-      quantize_rows(0, m);
-    }
+  return Status::Ok();
+}
+
+bool needs_meta(const MatmulJob& j) { return j.int_path && j.interleaved && !j.batch_tiles && j.k->tile_dot; }
+
+// Quantizes x (m x cols) once into the calling thread's scratch in the
+// activation format of `act_type`, with the per-block facts the tile
+// kernels take when with_meta, and points every job at it.
+void quantize_input(int act_type, bool with_meta, const float* x, int64_t m, int64_t cols, MatmulJob* jobs, int n) {
+  const KernelTable& kt = active_kernels();
+  const TypeTraits& at = *type_traits(act_type);
+  const size_t ab = row_bytes(at, cols);
+  std::vector<uint8_t>& buf = scratch();
+  if (buf.size() < static_cast<size_t>(m) * ab) buf.resize(static_cast<size_t>(m) * ab);
+  const QuantizeRowFn qa = kt.type[act_type].quantize_act;
+  // The tile kernels also take each activation block's scale as a float and
+  // the sum of its levels (for q4_0's -8 offset), computed once here.
+  const int64_t nb = cols / at.block_size;
+  ActBlockMeta* meta = nullptr;
+  if (with_meta) {
+    std::vector<ActBlockMeta>& mbuf = meta_scratch();
+    if (mbuf.size() < static_cast<size_t>(m * nb)) mbuf.resize(static_cast<size_t>(m * nb));
+    meta = mbuf.data();
   }
-  const int64_t units = job.interleaved || job.batch_tiles ? (rows + kTileRows - 1) / kTileRows : rows;
-  // Below ~1M multiply-adds (a few microseconds) waking a worker costs more than it saves.
-  if (static_cast<double>(rows) * static_cast<double>(cols) * static_cast<double>(m) < static_cast<double>(1 << 20)) {
-    matmul_range(&job, 0, units);
+  auto quantize_rows = [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      uint8_t* row = buf.data() + i * ab;
+      qa(x + i * cols, row, cols);
+      if (!with_meta) continue;
+      for (int64_t blk = 0; blk < nb; ++blk) {
+        const uint8_t* p = row + blk * at.block_bytes;
+        uint16_t d;
+        std::memcpy(&d, p, 2);
+        int32_t sum = 0;
+        for (int e2 = 0; e2 < QK32; ++e2) sum += static_cast<int8_t>(p[2 + e2]);
+        meta[i * nb + blk] = {fp16_to_f32(d), sum};
+      }
+    }
+  };
+  // Prefill-sized batches (m x k of a few million) split the quantization over the pool too.
+  if (static_cast<double>(m) * static_cast<double>(cols) >= static_cast<double>(1 << 18)) {
+    for_rows(m, std::max<int64_t>(1, (int64_t{1} << 16) / cols), quantize_rows);
+  } else {
+    quantize_rows(0, m);
+  }
+  for (int i = 0; i < n; ++i) {
+    jobs[i].act = buf.data();
+    jobs[i].ab = ab;
+    jobs[i].meta = needs_meta(jobs[i]) ? meta : nullptr;
+  }
+}
+
+int64_t job_units(const MatmulJob& j) { return j.interleaved || j.batch_tiles ? (j.rows + kTileRows - 1) / kTileRows : j.rows; }
+
+// Tasks are rows (tiles) of W; chunks big enough to amortize the hand-off,
+// row chunks aligned to the kernels' 8-row tiles.
+int64_t job_grain(const MatmulJob& j, int64_t units) {
+  if (j.interleaved || j.batch_tiles) return std::min<int64_t>(16, std::max<int64_t>(1, units / (4 * thread_count())));
+  const int64_t g = std::max<int64_t>(kRowTile, (j.rows / (4 * thread_count())) / kRowTile * kRowTile);
+  return std::min<int64_t>(g, 256);
+}
+
+// Below this many multiply-adds (a few microseconds of work) handing part of
+// a call to a worker costs more than it saves.
+constexpr double kMinParallelMacs = double{1 << 18};
+
+// Several jobs in one pass of the pool: each is cut in its own chunks, and
+// the pool hands the chunks out across all of them.
+struct JobChunk {
+  int job;
+  int64_t begin, end;
+};
+
+struct JobSet {
+  MatmulJob* jobs;
+  const JobChunk* chunks;
+};
+
+void job_set_range(void* ctx, int64_t begin, int64_t end) {
+  const JobSet& set = *static_cast<const JobSet*>(ctx);
+  for (int64_t c = begin; c < end; ++c) {
+    const JobChunk& ch = set.chunks[c];
+    matmul_range(&set.jobs[ch.job], ch.begin, ch.end);
+  }
+}
+
+void run_jobs(MatmulJob* jobs, int n) {
+  double macs = 0;
+  for (int i = 0; i < n; ++i) macs += static_cast<double>(jobs[i].rows) * static_cast<double>(jobs[i].cols) * static_cast<double>(jobs[i].m);
+  if (macs < kMinParallelMacs || thread_count() <= 1) {
+    for (int i = 0; i < n; ++i) matmul_range(&jobs[i], 0, job_units(jobs[i]));
+    return;
+  }
+  if (n == 1) {
+    const int64_t units = job_units(jobs[0]);
+    parallel_for(units, job_grain(jobs[0], units), matmul_range, &jobs[0]);
+    return;
+  }
+  thread_local std::vector<JobChunk> chunks;
+  chunks.clear();
+  for (int i = 0; i < n; ++i) {
+    const int64_t units = job_units(jobs[i]), grain = job_grain(jobs[i], units);
+    for (int64_t b = 0; b < units; b += grain) chunks.push_back({i, b, std::min(units, b + grain)});
+  }
+  JobSet set{jobs, chunks.data()};
+  parallel_for(static_cast<int64_t>(chunks.size()), 1, job_set_range, &set);
+}
+
+}  // namespace
+
+Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols, const float* x, size_t x_len, int64_t m,
+              float* out, size_t out_len, Precision p, Layout layout) {
+  MatmulJob job;
+  Status s = setup_job(type, w, w_len, rows, cols, x, x_len, m, out, out_len, p, layout, &job);
+  if (!s.ok()) return s;
+  if (rows == 0) return Status::Ok();
+  if (job.int_path) quantize_input(job.t->act_type, needs_meta(job), x, m, cols, &job, 1);
+  run_jobs(&job, 1);
+  return Status::Ok();
+}
+
+Status matmul_shared_input(const MatmulTarget* targets, int n, int64_t cols, const float* x, size_t x_len, int64_t m, Precision p) {
+  constexpr int kMaxTargets = 8;
+  if (n < 1 || n > kMaxTargets) return Status::Error(kErrArg, "matmul_shared_input takes 1 to 8 matrices, got " + std::to_string(n));
+  MatmulJob jobs[kMaxTargets];
+  for (int i = 0; i < n; ++i) {
+    const MatmulTarget& t = targets[i];
+    Status s = setup_job(t.type, t.w, t.w_len, t.rows, cols, x, x_len, m, t.out, t.out_len, p, t.layout, &jobs[i]);
+    if (!s.ok()) return s;
+  }
+  // One quantization serves them all only when they share its format.
+  bool shared = true, meta = false;
+  for (int i = 0; i < n; ++i) {
+    shared = shared && jobs[i].int_path == jobs[0].int_path && jobs[i].t->act_type == jobs[0].t->act_type && jobs[i].rows > 0;
+    meta = meta || needs_meta(jobs[i]);
+  }
+  if (!shared) {
+    for (int i = 0; i < n; ++i) {
+      const MatmulTarget& t = targets[i];
+      Status s = matmul(t.type, t.w, t.w_len, t.rows, cols, x, x_len, m, t.out, t.out_len, p, t.layout);
+      if (!s.ok()) return s;
+    }
     return Status::Ok();
   }
-  // Tasks are rows (tiles) of W; chunks big enough to amortize the hand-off,
-  // row chunks aligned to the kernels' 8-row tiles.
-  int64_t grain;
-  if (job.interleaved || job.batch_tiles) {
-    grain = std::min<int64_t>(16, std::max<int64_t>(1, units / (4 * thread_count())));
-  } else {
-    grain = std::max<int64_t>(kRowTile, (rows / (4 * thread_count())) / kRowTile * kRowTile);
-    grain = std::min<int64_t>(grain, 256);
-  }
-  parallel_for(units, grain, matmul_range, &job);
+  if (jobs[0].int_path) quantize_input(jobs[0].t->act_type, meta, x, m, cols, jobs, n);
+  run_jobs(jobs, n);
   return Status::Ok();
 }
 

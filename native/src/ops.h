@@ -43,6 +43,20 @@ Status dequantize(int type, const uint8_t* src, size_t src_len, int64_t rows, in
 Status matmul(int type, const uint8_t* w, size_t w_len, int64_t rows, int64_t cols,
               const float* x, size_t x_len, int64_t m, float* out, size_t out_len, Precision p,
               Layout layout = Layout::kGgml);
+// Several matmuls of one input x (m x cols floats), as a decode step has for
+// Q, K and V: one quantization of x and one pass of the thread pool for all
+// of them when their types share an activation format. Each target is
+// checked as matmul checks its arguments.
+struct MatmulTarget {
+  int type;
+  const uint8_t* w;
+  size_t w_len;
+  int64_t rows;
+  float* out;
+  size_t out_len;
+  Layout layout;
+};
+Status matmul_shared_input(const MatmulTarget* targets, int n, int64_t cols, const float* x, size_t x_len, int64_t m, Precision p);
 // The interleaved layout of a rows x cols ggml matrix and back (prepare() in
 // the API); only for the types has_interleaved_layout() names.
 Status interleave(int type, const uint8_t* src, size_t src_len, int64_t rows, int64_t cols, uint8_t* dst, size_t dst_len);
