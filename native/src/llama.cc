@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -59,7 +61,14 @@ void rms_norm(const float* x, const float* g, float* out, int64_t n, int64_t dim
 
 constexpr size_t kCacheAlign = 64;
 
-void KvCache::Free::operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(kCacheAlign)); }
+void KvCache::Free::operator()(uint8_t* p) const { std::free(p); }
+
+namespace {
+uint8_t* align_up(uint8_t* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return p + (kCacheAlign - a % kCacheAlign) % kCacheAlign;
+}
+}  // namespace
 
 bool KvCache::fits(const LlamaConfig& c) const {
   return half_ > 0 && layers_ == c.layers && kv_dim_ == c.kv_heads * c.head_dim;
@@ -77,17 +86,17 @@ Status KvCache::init(const LlamaConfig& c, int64_t context, bool f16) {
   if (k_bytes + v_bytes > static_cast<double>(int64_t{1} << 38)) return Status::Error(kErrArg, "a KV cache of " + std::to_string(k_bytes + v_bytes) + " bytes is too large");
   // both halves get the larger size, so that bytes() is simply 2 * half_
   const size_t half = (static_cast<size_t>(v_bytes) + kCacheAlign - 1) / kCacheAlign * kCacheAlign;
-  try {
-    k_.reset(static_cast<uint8_t*>(::operator new[](half, std::align_val_t(kCacheAlign))));
-    v_.reset(static_cast<uint8_t*>(::operator new[](half, std::align_val_t(kCacheAlign))));
-  } catch (const std::bad_alloc&) {
-    k_.reset();
-    v_.reset();
+  k_mem_.reset(static_cast<uint8_t*>(std::calloc(half + kCacheAlign, 1)));
+  v_mem_.reset(static_cast<uint8_t*>(std::calloc(half + kCacheAlign, 1)));
+  if (!k_mem_ || !v_mem_) {
+    k_mem_.reset();
+    v_mem_.reset();
+    k_ = v_ = nullptr;
     half_ = 0;
     return Status::Error(kErrArg, "cannot allocate a KV cache of " + std::to_string(2 * half) + " bytes");
   }
-  std::memset(k_.get(), 0, half);
-  std::memset(v_.get(), 0, half);
+  k_ = align_up(k_mem_.get());
+  v_ = align_up(v_mem_.get());
   half_ = half;
   elem_ = elem;
   f16_ = f16;
@@ -98,10 +107,32 @@ Status KvCache::init(const LlamaConfig& c, int64_t context, bool f16) {
   return Status::Ok();
 }
 
+namespace {
+
+// A zeroed float buffer whose pages become resident only when written: the
+// batch buffers are sized for the largest prompt batch, and a decode step
+// touches one row of them (calloc of this size maps fresh zero pages,
+// where std::vector would write every byte).
+class LazyFloats {
+ public:
+  bool resize(size_t n) {
+    p_.reset(static_cast<float*>(std::calloc(n ? n : 1, sizeof(float))));
+    return p_ != nullptr;
+  }
+  float* data() { return p_.get(); }
+  float& operator[](size_t i) { return p_.get()[i]; }
+
+ private:
+  struct Free { void operator()(float* p) const { std::free(p); } };
+  std::unique_ptr<float, Free> p_;
+};
+
+}  // namespace
+
 struct LlamaRunner::Scratch {
   std::mutex mu;
-  std::vector<float> x, xn, q, k, v, att, proj, gate, up, rope_cs;
-  std::vector<float> head_rows;  // final-norm rows of the batch rows that want logits
+  LazyFloats x, xn, q, k, v, att, proj, gate, up, rope_cs;
+  LazyFloats head_rows;  // final-norm rows of the batch rows that want logits
 };
 
 Status LlamaRunner::init(const LlamaConfig& c, const LlamaWeights& w) {
@@ -143,21 +174,11 @@ Status LlamaRunner::init(const LlamaConfig& c, const LlamaWeights& w) {
   }
   auto sc = std::make_shared<Scratch>();
   const size_t n = static_cast<size_t>(c.max_batch);
-  try {
-    sc->x.resize(n * c.hidden);
-    sc->xn.resize(n * c.hidden);
-    sc->proj.resize(n * c.hidden);
-    sc->head_rows.resize(n * c.hidden);
-    sc->q.resize(n * qdim);
-    sc->att.resize(n * qdim);
-    sc->k.resize(n * kvdim);
-    sc->v.resize(n * kvdim);
-    sc->gate.resize(n * c.ffn);
-    sc->up.resize(n * c.ffn);
-    sc->rope_cs.resize(n * static_cast<size_t>(c.rope_dims));
-  } catch (const std::bad_alloc&) {
-    return Status::Error(kErrArg, "cannot allocate the decoder's buffers for a batch of " + std::to_string(c.max_batch));
-  }
+  const bool allocated = sc->x.resize(n * c.hidden) && sc->xn.resize(n * c.hidden) && sc->proj.resize(n * c.hidden) &&
+                         sc->head_rows.resize(n * c.hidden) && sc->q.resize(n * qdim) && sc->att.resize(n * qdim) &&
+                         sc->k.resize(n * kvdim) && sc->v.resize(n * kvdim) && sc->gate.resize(n * c.ffn) && sc->up.resize(n * c.ffn) &&
+                         sc->rope_cs.resize(n * static_cast<size_t>(c.rope_dims));
+  if (!allocated) return Status::Error(kErrArg, "cannot allocate the decoder's buffers for a batch of " + std::to_string(c.max_batch));
   c_ = c;
   w_ = w;
   s_ = std::move(sc);

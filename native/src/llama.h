@@ -70,14 +70,18 @@ class KvCache {
   bool f16() const { return f16_; }
   bool fits(const LlamaConfig& c) const;
   size_t bytes() const { return 2 * half_; }
-  uint8_t* k_row(int64_t layer, int64_t pos) { return k_.get() + ((layer * context_ + pos) * kv_dim_) * elem_; }
+  uint8_t* k_row(int64_t layer, int64_t pos) { return k_ + ((layer * context_ + pos) * kv_dim_) * elem_; }
   // values of dimension d of `layer` along positions
-  uint8_t* v_row(int64_t layer, int64_t d) { return v_.get() + ((layer * kv_dim_ + d) * v_stride_) * elem_; }
+  uint8_t* v_row(int64_t layer, int64_t d) { return v_ + ((layer * kv_dim_ + d) * v_stride_) * elem_; }
   size_t elem() const { return elem_; }
 
  private:
   struct Free { void operator()(uint8_t* p) const; };
-  std::unique_ptr<uint8_t[], Free> k_, v_;
+  // calloc'd, so that a page becomes resident only when a position is
+  // written to it; k_ and v_ are the 64-byte aligned starts inside them
+  std::unique_ptr<uint8_t[], Free> k_mem_, v_mem_;
+  uint8_t* k_ = nullptr;
+  uint8_t* v_ = nullptr;
   size_t half_ = 0;
   int64_t context_ = 0, kv_dim_ = 0, layers_ = 0, v_stride_ = 0;
   size_t elem_ = 4;
