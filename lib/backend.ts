@@ -70,6 +70,8 @@ export interface Backend {
   quantizeActivations(type: WeightType, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
   /** The view's start address modulo 64 (0 where addresses do not matter, the js backend). */
   misalignment(data: Uint8Array): number;
+  /** Transparent huge pages for the buffer's aligned 2 MiB pages, asked before they are written (native on Linux; else 0); the bytes advised. */
+  adviseHugePages(data: Uint8Array): number;
   info(): BackendInfo;
   setIsa(isa: string): void;
   setThreads(n: number): void;

@@ -14,6 +14,7 @@ interface Addon {
   deinterleave(type: number, src: Uint8Array, rows: number, cols: number, dst: Uint8Array): void;
   quantizeActivations(type: number, x: Float32Array, m: number, k: number, dst: Uint8Array): void;
   misalignment(data: Uint8Array): number;
+  adviseHugePages(data: Uint8Array): number;
   info(): BackendInfo & { bestIsa: string; defaultThreads: number };
   setIsa(isa: string): void;
   setThreads(n: number): void;
@@ -57,6 +58,7 @@ export function loadNative(): Backend {
     relayout: (t, src, rows, cols, dst, toTiles) => (toTiles ? addon.interleave : addon.deinterleave)(id(t), src, rows, cols, dst),
     quantizeActivations: (t, x, m, k, dst) => addon.quantizeActivations(id(t), x, m, k, dst),
     misalignment: (data) => addon.misalignment(data),
+    adviseHugePages: (data) => addon.adviseHugePages(data),
     info: () => {
       const i = addon.info();
       return { isa: i.isa, isas: i.isas, threads: i.threads };

@@ -303,3 +303,28 @@ describe('openGguf: bad files end in a QkError that names the problem and its by
     expect(() => openGguf(42 as unknown as string)).toThrow(QkError);
   });
 });
+
+describe('GgufTensor.readInto', () => {
+  it('reads a read file\'s tensor into the given buffer, and gives a mapped file\'s view', () => {
+    for (const mmap of [false, true]) {
+      const f = openGguf(TV10, { mmap });
+      try {
+        for (const t of f.tensors) {
+          const into = new Uint8Array(t.bytes + 100).fill(0xee);
+          const got = t.readInto(into);
+          expect(got.byteLength).toBe(t.bytes);
+          expect(Buffer.from(got).equals(Buffer.from(t.data))).toBe(true);
+          if (f.mode === 'read') {
+            expect(got.buffer).toBe(into.buffer);
+            expect(into[t.bytes]).toBe(0xee);
+          } else {
+            expect(into.every((b) => b === 0xee)).toBe(true);
+          }
+        }
+        if (f.mode === 'read') expect(() => f.tensors[0].readInto(new Uint8Array(f.tensors[0].bytes - 1))).toThrow(QkError);
+      } finally {
+        f.close();
+      }
+    }
+  });
+});

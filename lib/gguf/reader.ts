@@ -189,6 +189,10 @@ class Tensor implements GgufTensor {
     return d;
   }
 
+  readInto(into: Uint8Array): Uint8Array {
+    return this.src.readInto(this.offset, this.bytes, into);
+  }
+
   get matrix(): QuantizedMatrix | null {
     if (this.type === null || this.cols === 0) return null;
     const cached = this.matrixRef?.deref();

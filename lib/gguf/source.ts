@@ -11,6 +11,8 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes [offset, offset + length), already checked to lie in the file: a view when mapped, else a fresh copy. */
   read(offset: number, length: number): Uint8Array;
+  /** As read, but a read file's bytes go into `into` (at least `length` long) instead of a fresh copy; the bytes are returned. */
+  readInto(offset: number, length: number, into: Uint8Array): Uint8Array;
   prefetch(offset: number, length: number): void;
   evict(offset: number, length: number): void;
   close(): void;
@@ -88,6 +90,9 @@ class MappedSource implements ByteSource {
     }
     return out;
   }
+  readInto(offset: number, length: number): Uint8Array {
+    return this.read(offset, length);
+  }
   prefetch(offset: number, length: number): void {
     if (!this.closed && length > 0) this.a.adviseMapped(this.handle, offset, length, true);
   }
@@ -135,8 +140,12 @@ class FileSource implements ByteSource {
     fdCloser.register(this, this.state, this);
   }
   read(offset: number, length: number): Uint8Array {
+    return this.readInto(offset, length, allocate(this.path, offset, length));
+  }
+  readInto(offset: number, length: number, into: Uint8Array): Uint8Array {
     if (!this.state.open) throw new QkError('ERR_QK_ARG', `${this.path}: the file was closed; its tensors can no longer be read`);
-    const out = allocate(this.path, offset, length);
+    if (into.byteLength < length) throw new QkError('ERR_QK_LENGTH', `${this.path}: a buffer of ${into.byteLength} bytes cannot take ${length}`);
+    const out = into.byteLength === length ? into : into.subarray(0, length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.state.fd, out, done, Math.min(length - done, MAX_READ), offset + done);

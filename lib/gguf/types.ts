@@ -128,6 +128,12 @@ export interface GgufTensor {
    * is read instead of mapped, freshly read from disk. Works for every type.
    */
   readonly data: Uint8Array;
+  /**
+   * The tensor's bytes without a fresh buffer: read into `into` (at least
+   * `bytes` long; the returned view is its first `bytes`) when the file is
+   * read, the mapped view (and `into` untouched) when it is mapped.
+   */
+  readInto(into: Uint8Array): Uint8Array;
   /** A QuantizedMatrix over `data` (rows = N, cols = K); null for types qkernels does not support. */
   readonly matrix: QuantizedMatrix | null;
 }

@@ -95,6 +95,7 @@ export const jsBackend: Backend = {
   relayout,
   quantizeActivations,
   misalignment: () => 0,
+  adviseHugePages: () => 0,
   info: () => ({ isa: 'js', isas: ['js'], threads: 1 }),
   setIsa(isa) {
     if (isa !== 'auto' && isa !== 'js') {

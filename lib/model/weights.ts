@@ -6,8 +6,8 @@
 import { QkError } from '../errors';
 import type { GgufFile, GgufTensor } from '../gguf/types';
 import { jsBackend } from '../js/backend';
-import { interleaveMatrix } from '../layout';
-import { INTERLEAVED_TYPES, type QuantizedMatrix, type WeightType } from '../types';
+import { interleaveMatrix, WeightArena } from '../layout';
+import { INTERLEAVED_TYPES, layoutBytes, type QuantizedMatrix, type WeightType } from '../types';
 import type { LlamaHparams } from './config';
 
 export interface ModelLayer {
@@ -78,11 +78,26 @@ export function loadWeights(file: GgufFile, hp: LlamaHparams, opts: LoadWeightsO
     if (!m || m.data.byteLength !== t.bytes) throw new QkError('ERR_QK_LENGTH', `tensor ${t.name}: its ${t.bytes} bytes could not be read`);
     return m;
   };
+  // Weight copies (interleaved, or read from a file that is not mapped) live in huge-page chunks.
+  const arena = new WeightArena();
+  // A read file's tensor that is interleaved is read here first, one at a time.
+  let staging: Uint8Array | null = null;
   // a matmul weight, in the layout it runs fastest in
   const weight = (t: GgufTensor, rows: number, cols: number): QuantizedMatrix => {
-    const m = matrix(t, rows, cols);
-    if (!interleave.has(m.type) || !INTERLEAVED_TYPES.includes(m.type)) return m;
-    const im = interleaveMatrix(m);
+    if (t.shape.length !== 2 || t.shape[0] !== cols || t.shape[1] !== rows) throw shapeError(t, [cols, rows]);
+    const tiles = t.type !== null && interleave.has(t.type) && INTERLEAVED_TYPES.includes(t.type);
+    if (file.mode === 'mmap' && !tiles) return matrix(t, rows, cols);
+    if (t.type === null) throw new QkError('ERR_QK_TYPE', `tensor ${t.name} is ${t.typeName}, a type qkernels cannot compute with`);
+    if (!tiles) return Object.freeze({ type: t.type, rows, cols, data: t.readInto(arena.take(t.bytes)) });
+    let src: Uint8Array;
+    if (file.mode === 'read') {
+      if (staging === null || staging.byteLength < t.bytes) staging = new Uint8Array(t.bytes);
+      src = t.readInto(staging);
+    } else {
+      src = t.data;
+    }
+    if (src.byteLength !== t.bytes) throw new QkError('ERR_QK_LENGTH', `tensor ${t.name}: its ${t.bytes} bytes could not be read`);
+    const im = interleaveMatrix({ type: t.type, rows, cols, data: src }, arena.take(layoutBytes(t.type, rows, cols, 'interleaved16')));
     file.evict(t);
     return im;
   };

@@ -226,6 +226,19 @@ Napi::Value Misalignment(const Napi::CallbackInfo& info) {
   }
 }
 
+// adviseHugePages(u8): transparent huge pages for the buffer's aligned 2 MiB
+// pages, asked for before the loader writes weights into it; the bytes advised.
+Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto a = array_arg<uint8_t>(info, 0, "data", "Uint8Array");
+    return Napi::Number::New(env, static_cast<double>(qk::advise_huge_pages(a.Data(), a.ElementLength())));
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
@@ -700,6 +713,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interleave", Napi::Function::New(env, Relayout<qk::interleave>));
   exports.Set("deinterleave", Napi::Function::New(env, Relayout<qk::deinterleave>));
   exports.Set("misalignment", Napi::Function::New(env, Misalignment));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePages));
   exports.Set("quantizeActivations", Napi::Function::New(env, QuantizeActivations));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa));

@@ -192,4 +192,19 @@ void MappedFile::dont_need(size_t offset, size_t length) const {
 
 #endif
 
+size_t advise_huge_pages(uint8_t* p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t begin = (a + kHuge - 1) / kHuge * kHuge, end = (a + n) / kHuge * kHuge;
+  if (end <= begin) return 0;
+  if (madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE) != 0) return 0;
+  return end - begin;
+#else
+  (void)p;
+  (void)n;
+  return 0;
+#endif
+}
+
 }  // namespace qk
