@@ -236,7 +236,7 @@ export type {
 // ---- models ----
 export { loadModel, Model, Sequence } from './model/model';
 export type {
-  LoadModelOptions, GenerateOptions, GeneratedPiece, FinishReason, GenerationResult, Completion, SequenceOptions,
+  LoadModelOptions, GenerateOptions, GeneratedPiece, FinishReason, GenerationResult, Completion, SequenceOptions, StepRow,
 } from './model/model';
 export { Tokenizer } from './model/tokenizer';
 export type { TokenizeOptions, DetokenizeOptions, Decoder } from './model/tokenizer';

@@ -149,6 +149,47 @@ describe.skipIf(!native)('batches and sequences', () => {
     expect(maxAbsDiff(batched, last)).toBeLessThan(1e-4 * range(last));
   });
 
+  it('model.step: prompts and single tokens of several sequences in one batch give each its own logits', async () => {
+    const p1 = tokens(4, SPEC.vocab, 41);
+    const p2 = tokens(3, SPEC.vocab, 42);
+    const s1 = model.createSequence({ contextLength: 64 });
+    const s2 = model.createSequence({ contextLength: 64 });
+    await model.step([{ sequence: s1, tokens: p1 }, { sequence: s2, tokens: p2 }]);
+    expect([s1.position, s2.position]).toEqual([4, 3]);
+    expect(maxAbsDiff(s1.lastLogits, await model.evaluate(p1))).toBeLessThan(1e-4 * range(s1.lastLogits));
+    expect(maxAbsDiff(s2.lastLogits, await model.evaluate(p2))).toBeLessThan(1e-4 * range(s2.lastLogits));
+    // then one token each, as a server's decode step
+    await model.step([{ sequence: s2, tokens: [7] }, { sequence: s1, tokens: [9] }]);
+    expect(s1.tokens).toEqual([...p1, 9]);
+    expect(s2.tokens).toEqual([...p2, 7]);
+    expect(maxAbsDiff(s1.lastLogits, await model.evaluate([...p1, 9]))).toBeLessThan(1e-4 * range(s1.lastLogits));
+    expect(maxAbsDiff(s2.lastLogits, await model.evaluate([...p2, 7]))).toBeLessThan(1e-4 * range(s2.lastLogits));
+  });
+
+  it('model.step rejects bad rows with a QkError and leaves the sequences as they were', async () => {
+    const s1 = model.createSequence({ contextLength: 8 });
+    const s2 = model.createSequence({ contextLength: 8 });
+    await s1.evaluate([5, 6]);
+    const other = await loadModel(files.get('q4_k_m')!, { batchSize: 7 });
+    try {
+      const bad: unknown[] = [
+        [],
+        [{ sequence: s1, tokens: [] }],
+        [{ sequence: s1, tokens: [1] }, { sequence: s1, tokens: [2] }],
+        [{ sequence: s1, tokens: [SPEC.vocab] }],
+        [{ sequence: s1, tokens: [1, 2, 3, 4, 5, 6, 7] }],
+        [{ sequence: s1, tokens: [1, 2, 3] }, { sequence: s2, tokens: [1, 2, 3, 4, 5] }],
+        [{ sequence: other.createSequence(), tokens: [1] }],
+        [{ sequence: {}, tokens: [1] }],
+      ];
+      for (const rows of bad) await expect(model.step(rows as never)).rejects.toThrow(QkError);
+    } finally {
+      other.close();
+    }
+    expect([s1.position, s2.position]).toEqual([2, 0]);
+    expect(s1.tokens).toEqual([5, 6]);
+  });
+
   it('interleaved sequences equal separate ones', async () => {
     const p1 = tokens(9, SPEC.vocab, 21);
     const p2 = tokens(14, SPEC.vocab, 22);

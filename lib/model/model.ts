@@ -65,6 +65,12 @@ export interface GeneratedPiece {
   readonly token: number;
 }
 
+/** A row of Model.step(): tokens appended to one sequence. */
+export interface StepRow {
+  readonly sequence: Sequence;
+  readonly tokens: readonly number[];
+}
+
 export type FinishReason = 'eos' | 'length' | 'stop' | 'abort' | 'context';
 
 export interface GenerationResult {
@@ -175,6 +181,75 @@ export class Model {
     });
   }
 
+  /**
+   * One batch for several sequences of this model: rows[i].tokens are
+   * appended to rows[i].sequence, all of them in one native call (the weights
+   * are read once for every row, as a server's decode step needs), and each
+   * sequence's `logits` become its last token's. At most `maxStepTokens`
+   * tokens in all; each sequence at most once, and not busy with another call.
+   */
+  async step(rows: readonly StepRow[]): Promise<void> {
+    const engine = this.requireEngine();
+    if (!Array.isArray(rows) || rows.length === 0) throw new QkError('ERR_QK_ARG', 'step needs a non-empty array of { sequence, tokens } rows');
+    let total = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      if (r === null || typeof r !== 'object' || !(r.sequence instanceof Sequence) || r.sequence.model !== this) {
+        throw new QkError('ERR_QK_ARG', `step row ${i}: sequence must be a Sequence of this model`);
+      }
+      for (let j = 0; j < i; j++) if (rows[j].sequence === r.sequence) throw new QkError('ERR_QK_ARG', `step rows ${j} and ${i} name the same sequence`);
+      r.sequence.checkStep(r.tokens);
+      total += r.tokens.length;
+    }
+    if (total > engine.maxBatch) throw new QkError('ERR_QK_ARG', `a step carries at most ${engine.maxBatch} tokens (maxStepTokens); got ${total}`);
+    const b = this.stepBatch(total, rows.length);
+    const caches = this.stepCaches;
+    caches.length = rows.length;
+    let at = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const { sequence, tokens } = rows[i];
+      caches[i] = sequence.engineCache;
+      const from = sequence.position;
+      for (let j = 0; j < tokens.length; j++, at++) {
+        b.tokens[at] = tokens[j];
+        b.positions[at] = from + j;
+        b.cacheIndex[at] = i;
+        b.wantLogits[at] = j === tokens.length - 1 ? 1 : 0;
+      }
+    }
+    for (const r of rows) r.sequence.setBusy(true);
+    this.enter();
+    try {
+      await engine.decode(caches, b, this.stepLogits!);
+    } finally {
+      this.leave();
+      for (const r of rows) r.sequence.setBusy(false);
+    }
+    const V = this.hparams!.vocab;
+    for (let i = 0; i < rows.length; i++) rows[i].sequence.commitStep(rows[i].tokens, this.stepLogits!.subarray(i * V, (i + 1) * V));
+  }
+
+  /** Tokens one step() may carry in all. */
+  get maxStepTokens(): number {
+    return this.requireEngine().maxBatch;
+  }
+
+  private stepArrays: DecodeBatch | null = null;
+  private stepLogits: Float32Array | null = null;
+  private readonly stepCaches: EngineCache[] = [];
+
+  // Views of reused arrays: total rows, logits for `sequences` rows.
+  private stepBatch(total: number, sequences: number): DecodeBatch {
+    const max = this.requireEngine().maxBatch;
+    if (this.stepArrays === null) {
+      this.stepArrays = { tokens: new Int32Array(max), positions: new Int32Array(max), cacheIndex: new Int32Array(max), wantLogits: new Uint8Array(max) };
+    }
+    const V = this.hparams!.vocab;
+    if (this.stepLogits === null || this.stepLogits.length < sequences * V) this.stepLogits = new Float32Array(Math.min(max, Math.max(8, sequences)) * V);
+    const a = this.stepArrays;
+    return total === max ? a : { tokens: a.tokens.subarray(0, total), positions: a.positions.subarray(0, total), cacheIndex: a.cacheIndex.subarray(0, total), wantLogits: a.wantLogits.subarray(0, total) };
+  }
+
   /** generate() gathered: the whole text and its tokens. */
   async complete(prompt: string | readonly number[], opts: GenerateOptions = {}): Promise<Completion> {
     const seq = this.takeDefault();
@@ -279,6 +354,34 @@ export class Sequence {
 
   get tokens(): number[] {
     return Array.from(this.ids.subarray(0, this.length));
+  }
+
+  /** The last position's logits after evaluate() or model.step() (a buffer the sequence reuses). */
+  get lastLogits(): Float32Array {
+    return this.logits;
+  }
+
+  /** @internal */
+  get engineCache(): EngineCache {
+    return this.cache;
+  }
+
+  /** @internal model.step()'s checks of this sequence's row */
+  checkStep(tokens: readonly number[]): void {
+    if (this.busy) throw new QkError('ERR_QK_ARG', 'the sequence is busy with another call');
+    this.checkPrompt(tokens, this.length);
+  }
+
+  /** @internal */
+  setBusy(busy: boolean): void {
+    this.busy = busy;
+  }
+
+  /** @internal model.step() appended `tokens`; `logits` are the last one's */
+  commitStep(tokens: readonly number[], logits: Float32Array): void {
+    for (let j = 0; j < tokens.length; j++) this.ids[this.length + j] = tokens[j];
+    this.length += tokens.length;
+    this.logits.set(logits);
   }
 
   /** Bytes of the KV cache. */
