@@ -17,6 +17,7 @@ commands:
   inspect FILE               metadata and tensors of a GGUF file
   quantize IN OUT --type T   convert a GGUF file to a weight type or llama.cpp recipe
   run MODEL -p PROMPT        generate text with a GGUF llama model, streamed
+  serve MODEL                an OpenAI-compatible HTTP server on the model
   bench [ARGS]               the benchmark (dist/bench/main.js; 'qkernels bench --help' for its options)
 
 Run 'qkernels <command> --help' for a command's options.`;
@@ -65,6 +66,25 @@ generation speed (tokens/s) to stderr.
   --no-mmap              read the weights into memory instead of mapping the file
   --ignore-eos           keep generating after an end-of-generation token
   --engine native|js     'js': the TypeScript reference forward pass`;
+
+const HELP_SERVE = `usage: qkernels serve MODEL [--port N] [--host H] [--parallel N] [--threads N] [options]
+
+Serves POST /v1/completions and /v1/chat/completions (OpenAI's shapes,
+streamed as server-sent events with "stream": true), GET /v1/models,
+/health and /metrics (Prometheus). Concurrent requests share each decode
+step (continuous batching). SIGTERM or SIGINT: running and queued requests
+finish, new ones get 503, then the server exits.
+
+  --port N               (default 8080)        --host H   (default 127.0.0.1)
+  --parallel N           requests decoded at once, each with its own KV cache (default 4)
+  --queue N              requests waiting beyond those; one more gets 429 (default 64)
+  -c, --ctx-size N       context length of each slot (default: the model's, at most 4096)
+  --batch N              tokens per step at most, prompt chunks included (default 256)
+  --chat-template FILE   a Jinja chat template instead of the model's own
+  --name NAME            the model id in /v1/models and responses (default: the file name)
+  --threads N            kernel threads (default: all ${cpuCount()} of this machine)
+  --no-mmap              read the weights into memory instead of mapping the file
+  --log                  fastify's request log on stderr`;
 
 function cpuCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -258,6 +278,70 @@ async function cmdRun(args: string[]): Promise<number> {
   }
 }
 
+async function cmdServe(args: string[]): Promise<number> {
+  const valued = ['port', 'host', 'parallel', 'queue', 'ctx-size', 'batch', 'chat-template', 'name', 'threads'];
+  const p = parse(args, valued, ['no-mmap', 'log'], { '-c': 'ctx-size', '-t': 'threads' });
+  if (p.flags.has('help')) return print(HELP_SERVE);
+  if (p.positional.length !== 1) throw new UsageError('serve needs exactly one MODEL');
+  const port = numberFlag(p, 'port', true) ?? 8080;
+  if (port < 0 || port > 65535) throw new UsageError(`--port must be in [0, 65535]; got ${port}`);
+  const host = p.flags.get('host');
+  const templateFile = p.flags.get('chat-template');
+  let chatTemplate: string | undefined;
+  if (typeof templateFile === 'string') {
+    try {
+      chatTemplate = fs.readFileSync(templateFile, 'utf8');
+    } catch (e) {
+      throw new QkError('ERR_QK_ARG', `cannot read --chat-template ${templateFile}: ${(e as Error).message}`);
+    }
+  }
+  const { loadModel } = await import('./model/model');
+  const { createServer } = await import('./serve/app');
+  const batch = numberFlag(p, 'batch', true);
+  const model = await loadModel(p.positional[0], {
+    mmap: !p.flags.has('no-mmap'),
+    threads: numberFlag(p, 'threads', true) ?? Math.min(256, Math.max(1, cpuCount())),
+    contextLength: numberFlag(p, 'ctx-size', true),
+    batchSize: batch,
+  });
+  const name = p.flags.get('name');
+  let server;
+  try {
+    server = await createServer(model, {
+      parallel: numberFlag(p, 'parallel', true),
+      maxQueue: numberFlag(p, 'queue', true),
+      chatTemplate,
+      modelName: typeof name === 'string' ? name : undefined,
+      logger: p.flags.has('log'),
+    });
+  } catch (e) {
+    model.close();
+    throw e;
+  }
+  const address = await server.app.listen({ port, host: typeof host === 'string' ? host : '127.0.0.1' });
+  process.stderr.write(`qkernels serve: ${model.path} on ${address} (${server.scheduler.parallel} slots of ${server.scheduler.contextLength} tokens, ${backend().isa})\n`);
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      process.stderr.write(`qkernels serve: ${signal}: finishing ${server.scheduler.activeCount + server.scheduler.queuedCount} requests\n`);
+      server.shutdown().then(
+        () => {
+          model.close();
+          resolve(0);
+        },
+        (e: unknown) => {
+          process.stderr.write(`qkernels serve: shutdown failed: ${(e as Error).message}\n`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}
+
 // The benchmark parses its own arguments and prints its own --help.
 function cmdBench(args: string[]): Promise<number> {
   const script = path.join(__dirname, '..', 'bench', 'main.js');
@@ -289,6 +373,8 @@ export async function main(argv: string[]): Promise<number> {
         return await cmdBench(rest);
       case 'run':
         return await cmdRun(rest);
+      case 'serve':
+        return await cmdServe(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -302,7 +388,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`qkernels: ${e.message}\n\n${cmd === 'inspect' ? HELP_INSPECT : cmd === 'quantize' ? HELP_QUANTIZE : cmd === 'run' ? HELP_RUN : HELP}\n`);
+      process.stderr.write(`qkernels: ${e.message}\n\n${cmd === 'inspect' ? HELP_INSPECT : cmd === 'quantize' ? HELP_QUANTIZE : cmd === 'run' ? HELP_RUN : cmd === 'serve' ? HELP_SERVE : HELP}\n`);
       return 2;
     }
     if (e instanceof QkError) {
@@ -315,8 +401,11 @@ export async function main(argv: string[]): Promise<number> {
 
 if (require.main === module) {
   // Exiting through process.exit lets the writer remove its temporary file.
-  process.once('SIGINT', () => process.exit(130));
-  process.once('SIGTERM', () => process.exit(143));
+  // (serve handles both signals itself: it finishes its requests first.)
+  if (process.argv[2] !== 'serve') {
+    process.once('SIGINT', () => process.exit(130));
+    process.once('SIGTERM', () => process.exit(143));
+  }
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code;

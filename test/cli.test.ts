@@ -88,7 +88,8 @@ describe('qkernels run', () => {
 describe('qkernels', () => {
   it('prints help for the command and each subcommand', async () => {
     expect((await run()).out).toMatch(/usage: qkernels <command>/);
-    expect((await run('--help')).out).toMatch(/inspect FILE.*\n.*quantize IN OUT --type T.*\n.*run MODEL -p PROMPT.*\n.*bench/);
+    expect((await run('--help')).out).toMatch(/inspect FILE.*\n.*quantize IN OUT --type T.*\n.*run MODEL -p PROMPT.*\n.*serve MODEL.*\n.*bench/);
+    expect((await run('serve', '--help')).out).toMatch(/usage: qkernels serve MODEL \[--port N\]/);
     expect((await run('inspect', '--help')).out).toMatch(/usage: qkernels inspect FILE \[--json\] \[--full\]/);
     const q = (await run('quantize', '-h')).out;
     expect(q).toMatch(/usage: qkernels quantize IN OUT --type TYPE/);
@@ -223,5 +224,37 @@ describe('the built bin (dist/lib/cli.js)', () => {
     const bad = spawnSync(process.execPath, [bin, 'bench', '--no-such-flag'], { encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/no-such-flag/);
+  });
+});
+
+describe('qkernels serve', () => {
+  it('refuses bad usage', async () => {
+    expect((await run('serve')).code).toBe(2);
+    expect((await run('serve', GOLDEN, '--port', '70000')).err).toMatch(/--port must be in/);
+    expect((await run('serve', GOLDEN, '--bogus')).err).toMatch(/unknown option --bogus/);
+  });
+
+  it('serves on the port it prints, and exits 0 on SIGTERM', async () => {
+    const bin = path.join(root, 'dist', 'lib', 'cli.js');
+    const child = spawn(process.execPath, [bin, 'serve', GOLDEN, '--port', '0', '--parallel', '2', '--threads', '1']);
+    let err = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += String(d);
+        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', () => reject(new Error(`serve exited: ${err}`)));
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      const res = await fetch(url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'Hello', max_tokens: 4, temperature: 0 }) });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens).toBe(4);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(err).toMatch(/SIGTERM: finishing 0 requests/);
   });
 });
