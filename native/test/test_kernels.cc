@@ -4,6 +4,7 @@
 // Also runs under qemu-aarch64 for the NEON kernels.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -359,7 +360,9 @@ void check_all_tile_dot(const KernelTable& ref, const KernelTable& simd, std::mt
 // nvalid rows packed (the rest zero), na 1..8, and nothing written
 // outside the nvalid x na block.
 void check_all_batch_tile_dot(const KernelTable& ref, const KernelTable& simd, std::mt19937& rng) {
-  const int64_t ks[] = {256, 512, 768, 2048, 4096 + 256};
+  // QK_TEST_QUICK (set for the runs under qemu): two sizes instead of five.
+  const bool quick = std::getenv("QK_TEST_QUICK") != nullptr;
+  const std::vector<int64_t> ks = quick ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{256, 512, 768, 2048, 4096 + 256};
   for (int type = 0; type < kTypeIdLimit; ++type) {
     const TypeKernels& tk = simd.type[type];
     if (!tk.batch_tile_dot) continue;
