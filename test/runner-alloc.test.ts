@@ -7,15 +7,11 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PerformanceObserver } from 'perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../lib/model/model';
 import { writeSyntheticLlama, type SyntheticLlamaSpec } from '../lib/model/synthetic';
 import { impl } from '../lib/runtime';
 
 const native = impl.llama !== null;
-const gc = (globalThis as { gc?: () => void }).gc;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // 128 head-layers: a float boxed once per head and layer (16 bytes) would make 2 KB a token.
 const SPEC: SyntheticLlamaSpec = { hidden: 256, layers: 8, heads: 16, kvHeads: 4, ffn: 768, vocab: 1000, contextLength: 1024, seed: 3 };
 const TOKENS = 200;
@@ -32,43 +28,43 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** GCs started and JS bytes (heap, and ArrayBuffer growth) per unit while `fn` runs `units` units of work. */
-async function budget(fn: () => Promise<void>, units: number): Promise<{ gcs: number; bytesPerUnit: number }> {
-  const entries: unknown[] = [];
-  const obs = new PerformanceObserver((list) => entries.push(...list.getEntries()));
-  obs.observe({ entryTypes: ['gc'] });
-  gc!();
-  await sleep(20);
-  entries.length = 0;
-  const m0 = process.memoryUsage();
-  await fn();
-  const m1 = process.memoryUsage();
-  await sleep(50); // gc entries arrive asynchronously
-  obs.disconnect();
-  return { gcs: entries.length, bytesPerUnit: (m1.heapUsed - m0.heapUsed + Math.max(0, m1.arrayBuffers - m0.arrayBuffers)) / units };
-}
-
 describe.skipIf(!native)('decode budget: no GC; under 1 KB of JS per decoded token', () => {
-  it.each(['q4_0', 'q8_0', 'q4_k_m'])('%s: Sequence.evaluate of one token at a time', async (r) => {
-    expect(typeof gc, 'run with --expose-gc (vitest.config.ts)').toBe('function');
-    const model = await loadModel(files.get(r)!, { threads: 2 });
-    try {
-      const seq = model.createSequence({ contextLength: 3 * TOKENS + 8 });
-      const one = [5];
-      const run = async () => {
-        for (let i = 0; i < TOKENS; i++) {
-          one[0] = 3 + ((i * 37) % 990);
-          await seq.evaluate(one);
-        }
-      };
-      await run(); // warm-up: JIT tiers, scratch buffers, the thread pool
-      const b = await budget(run, TOKENS);
-      expect(seq.position).toBe(2 * TOKENS);
-      expect(b.gcs, `garbage collections during ${TOKENS} decode steps`).toBe(0);
-      expect(b.bytesPerUnit, 'JS bytes per decoded token').toBeLessThan(1024);
-    } finally {
-      model.close();
-    }
+  // In a plain node process on the built package, as below: inside a vitest
+  // worker, the runner's own messages allocate during the measured window and
+  // made this flaky (once in a full run, at 862 B a token against the 1 KB bound).
+  it.each(['q4_0', 'q8_0', 'q4_k_m'])('%s: Sequence.evaluate of one token at a time', (r) => {
+    const script = `
+      const { loadModel } = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'lib', 'model', 'model.js'))});
+      const { PerformanceObserver } = require('perf_hooks');
+      (async () => {
+        const model = await loadModel(process.argv[1], { threads: 2 });
+        const seq = model.createSequence({ contextLength: ${3 * TOKENS + 8} });
+        const one = [5];
+        const run = async () => {
+          for (let i = 0; i < ${TOKENS}; i++) {
+            one[0] = 3 + ((i * 37) % 990);
+            await seq.evaluate(one);
+          }
+        };
+        await run(); // warm-up: JIT tiers, scratch buffers, the thread pool
+        const gcs = [];
+        const obs = new PerformanceObserver((l) => gcs.push(...l.getEntries()));
+        obs.observe({ entryTypes: ['gc'] });
+        gc();
+        await new Promise((r) => setTimeout(r, 20));
+        gcs.length = 0;
+        const a = process.memoryUsage();
+        await run();
+        const b = process.memoryUsage();
+        await new Promise((r) => setTimeout(r, 50));
+        obs.disconnect();
+        process.stdout.write(JSON.stringify({ position: seq.position, gcs: gcs.length, perToken: (b.heapUsed - a.heapUsed + Math.max(0, b.arrayBuffers - a.arrayBuffers)) / ${TOKENS} }));
+        model.close();
+      })();`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '-e', script, files.get(r)!], { encoding: 'utf8' })) as { position: number; gcs: number; perToken: number };
+    expect(out.position).toBe(2 * TOKENS);
+    expect(out.gcs, `garbage collections during ${TOKENS} decode steps`).toBe(0);
+    expect(out.perToken, 'JS bytes per decoded token').toBeLessThan(1024);
   });
 
   // In a plain node process on the built package (vitest's module runner adds

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "dispatch.h"
@@ -16,6 +17,9 @@ namespace {
 
 struct AddonData {
   Napi::FunctionReference error_class;  // lib/errors.ts QkError(code, message)
+  // the async resource and its name that every decode step's work item
+  // shares: made per call, they were ~100 bytes of JS heap a token
+  Napi::ObjectReference decode_resource;  // its "name" property holds the name string
 };
 
 Napi::Error make_error(Napi::Env env, const char* code, const std::string& message) {
@@ -665,38 +669,75 @@ Napi::Value LlamaDecode(const Napi::CallbackInfo& info) {
   });
 }
 
-class DecodeWorker : public Napi::AsyncWorker {
- public:
-  DecodeWorker(const Napi::CallbackInfo& info, DecodeArgs args)
-      : Napi::AsyncWorker(info.Env(), "qkernels.llamaDecode"), deferred_(Napi::Promise::Deferred::New(info.Env())), args_(std::move(args)) {
-    args_.batch.caches = args_.caches.data();
-    for (size_t i = 0; i < 7; ++i) pins_.push_back(Napi::Persistent(info[i].ToObject()));
-  }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
- protected:
-  void Execute() override { status_ = args_.model->runner.decode(args_.batch); }
-  void OnOK() override {
-    if (status_.ok()) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(make_error(Env(), status_.code, status_.message).Value());
-  }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
-
- private:
-  Napi::Promise::Deferred deferred_;
-  DecodeArgs args_;
-  std::vector<Napi::ObjectReference> pins_;
-  qk::Status status_;
+// A decode on the pool as a bare napi async work item (not Napi::AsyncWorker,
+// which makes a resource object and a name string per call): the promise is
+// the only JS object a step makes here.
+struct DecodeJob {
+  napi_async_work work = nullptr;
+  napi_deferred deferred = nullptr;
+  DecodeArgs args;
+  napi_ref pins[7] = {};
+  qk::Status status;
 };
+
+void decode_execute(napi_env, void* data) {
+  auto* job = static_cast<DecodeJob*>(data);
+  job->status = job->args.model->runner.decode(job->args.batch);
+}
+
+void decode_complete(napi_env env, napi_status status, void* data) {
+  auto* job = static_cast<DecodeJob*>(data);
+  {
+    Napi::HandleScope scope(env);
+    if (status == napi_ok && job->status.ok()) {
+      napi_value undef;
+      napi_get_undefined(env, &undef);
+      napi_resolve_deferred(env, job->deferred, undef);
+    } else {
+      const qk::Status s = status == napi_ok ? job->status : qk::Status::Error(qk::kErrArg, "the decode was cancelled");
+      napi_reject_deferred(env, job->deferred, make_error(Napi::Env(env), s.code, s.message).Value());
+    }
+  }
+  for (napi_ref r : job->pins) {
+    if (r) napi_delete_reference(env, r);
+  }
+  napi_delete_async_work(env, job->work);
+  delete job;
+}
 
 Napi::Value LlamaDecodeAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    DecodeArgs a = decode_args(info);
-    auto* worker = new DecodeWorker(info, std::move(a));
-    Napi::Promise p = worker->promise();
-    worker->Queue();
-    return p;
+    auto job = std::make_unique<DecodeJob>();
+    job->args = decode_args(info);
+    job->args.batch.caches = job->args.caches.data();
+    AddonData* data = env.GetInstanceData<AddonData>();
+    if (data->decode_resource.IsEmpty()) {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("name", Napi::String::New(env, "qkernels.llamaDecode"));
+      data->decode_resource = Napi::Persistent(r);
+    }
+    Napi::Object resource = data->decode_resource.Value();
+    napi_value name = resource.Get("name");
+    napi_value promise;
+    NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &job->deferred, &promise), env.Undefined());
+    // The caches array and the typed arrays stay alive until the step is done
+    // (the model handle, an External, is held by its engine object).
+    napi_status st = napi_ok;
+    for (size_t i = 1; i < 7 && st == napi_ok; ++i) st = napi_create_reference(env, info[i], 1, &job->pins[i]);
+    if (st == napi_ok) st = napi_create_async_work(env, resource, name, decode_execute, decode_complete, job.get(), &job->work);
+    if (st == napi_ok) st = napi_queue_async_work(env, job->work);
+    if (st != napi_ok) {
+      // settle the promise and drop the pins, as decode_complete would
+      napi_reject_deferred(env, job->deferred, make_error(env, qk::kErrArg, "cannot queue the decode").Value());
+      for (napi_ref r : job->pins) {
+        if (r) napi_delete_reference(env, r);
+      }
+      if (job->work) napi_delete_async_work(env, job->work);
+      return Napi::Value(env, promise);
+    }
+    job.release();  // decode_complete deletes it
+    return Napi::Value(env, promise);
   } catch (const ArgError& e) {
     make_error(env, e.code, e.message).ThrowAsJavaScriptException();
     return env.Undefined();
