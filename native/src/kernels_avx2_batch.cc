@@ -17,36 +17,9 @@
 namespace qk {
 namespace {
 
-constexpr int kQ8KBytes = 292;  // q8_K: f32 d, 256 int8, 16 int16 sums of 16
+constexpr int kQ8KBytes = sizeof(BlockQ8_K);  // f32 d, 256 int8, 16 int16 sums of 16
 
-inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-inline __m256i bcast_dword(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-inline float ld_f32(const uint8_t* p) {
-  float v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-// The first nvalid - 8h of rows 8h..8h+7 of each activation row's output.
-template <int kNa>
-inline void store_half(const __m256* acc, int h, float* out, size_t os, int nvalid) {
-  const int n = nvalid - 8 * h;
-  for (int j = 0; j < kNa; ++j) {
-    float* o = out + j * os + 8 * h;
-    if (n >= 8) {
-      _mm256_storeu_ps(o, acc[j]);
-    } else {
-      alignas(32) float r[8];
-      _mm256_store_ps(r, acc[j]);
-      for (int i = 0; i < n; ++i) o[i] = r[i];
-    }
-  }
-}
+#include "simd_avx2.h"
 
 // The end of a q4_K/q5_K super-block: B = sum_j m_j * (sum of y over
 // sub-block j) from the mins and the activation's 16-element sums, then

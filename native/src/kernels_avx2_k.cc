@@ -44,12 +44,9 @@ constexpr int kQ4K = sizeof(BlockQ4_K), kQ5K = sizeof(BlockQ5_K), kQ6K = sizeof(
 #include "pairs_avx2.h"
 
 inline uint32_t ld_u32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
 inline void st_f32(uint8_t* p, float v) { std::memcpy(p, &v, 4); }
 inline bool finite_f32(float v) { return (f32_bits(v) & 0x7F800000u) != 0x7F800000u; }
 
-inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 inline __m128i load64(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
 inline __m256 loadf(const float* p) { return _mm256_loadu_ps(p); }
 

@@ -22,27 +22,7 @@ constexpr int kQ80 = 34;
 // 2 KiB ahead gave ~17 (1 KiB: 15, 4 KiB: 16; same runs, Zen 5 VM).
 constexpr int kPrefetchAhead = 2048;
 
-inline __m256i bcast_dword(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm256_set1_epi32(v);
-}
-
-// The first nvalid - 8h of rows 8h..8h+7 of each activation row's output.
-template <int kNa>
-inline void store_half(const __m256* acc, int h, float* out, size_t os, int nvalid) {
-  const int n = nvalid - 8 * h;
-  for (int j = 0; j < kNa; ++j) {
-    float* o = out + j * os + 8 * h;
-    if (n >= 8) {
-      _mm256_storeu_ps(o, acc[j]);
-    } else {
-      alignas(32) float r[8];
-      _mm256_store_ps(r, acc[j]);
-      for (int i = 0; i < n; ++i) o[i] = r[i];
-    }
-  }
-}
+#include "simd_avx2.h"
 
 // q4_0, rows 8h..8h+7 of the tile; 4 activation rows at most per pass so that the
 // 8 unpacked weight registers and the accumulators fit the 16 registers.

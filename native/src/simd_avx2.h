@@ -6,6 +6,35 @@
 inline uint16_t ld_u16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
 
 inline float h2f(const uint8_t* p) { return _cvtsh_ss(ld_u16(p)); }
+inline float ld_f32(const uint8_t* p) { float v; std::memcpy(&v, p, 4); return v; }
+
+inline __m128i load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// The 4 bytes at p in every 32-bit lane: one activation dword for 8 rows
+// of an interleaved or batch tile.
+inline __m256i bcast_dword(const uint8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// The tile kernels' results for rows 8h..8h+7 of kNa activation rows: the
+// first nvalid - 8h of them (a tile's last rows may be padding).
+template <int kNa>
+inline void store_half(const __m256* acc, int h, float* out, size_t os, int nvalid) {
+  const int n = nvalid - 8 * h;
+  for (int j = 0; j < kNa; ++j) {
+    float* o = out + j * os + 8 * h;
+    if (n >= 8) {
+      _mm256_storeu_ps(o, acc[j]);
+    } else {
+      alignas(32) float r[8];
+      _mm256_store_ps(r, acc[j]);
+      for (int i = 0; i < n; ++i) o[i] = r[i];
+    }
+  }
+}
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
