@@ -68,7 +68,12 @@ const TEXTS = [
 // 1.4e-2, on the golden files whose weights carry outliers on purpose; a
 // single token suffices, golden-q4_1). llama.cpp's default flash attention
 // sums in another order: the same for quantized weights, 3e-4 for f32.
-const QUANT_TOL = 2e-2;
+// A step that flips inside the prompt moves every later position through the
+// KV cache: on golden-q4_k-pure with qkernels' AVX-512 Q.K and P.V dots (same
+// values as the AVX2 and scalar ones to 2e-7 of the range, another summation
+// order) one flips at position 14 and the last logits move 2.2% of the range
+// (measured against qkernels' own scalar path, and against llama.cpp).
+const QUANT_TOL = 3e-2;
 const F32_TOL = 1e-3;
 
 describe.skipIf(impl.llama === null)('qkernels vs llama.cpp on the same file', () => {
