@@ -88,8 +88,40 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
   const n = w.rows * w.cols;
   const dst = out !== undefined ? checkF32(out, 'out', n, false) : new Float32Array(n);
   const ggml = checkLayout(w) === 'ggml' ? w : unprepare(w);
-  impl.dequantize(t.name, ggml.data, w.rows, w.cols, dst);
+  const order = w.inputOrder;
+  if (order === undefined) {
+    impl.dequantize(t.name, ggml.data, w.rows, w.cols, dst);
+    return dst;
+  }
+  const stored = new Float32Array(n);
+  impl.dequantize(t.name, ggml.data, w.rows, w.cols, stored);
+  for (let r = 0; r < w.rows; r++) {
+    const o = r * w.cols;
+    for (let j = 0; j < w.cols; j++) dst[o + order[j]] = stored[o + j];
+  }
   return dst;
+}
+
+// x's columns in a matrix's stored order (w.inputOrder): into a buffer kept
+// between synchronous calls, so that the hot path allocates only when it grows.
+let gathered = new Float32Array(0);
+function gatherInputs(order: Int32Array, x: Float32Array, m: number, into?: Float32Array): Float32Array {
+  const k = order.length;
+  let g = into;
+  if (g === undefined) {
+    if (gathered.length < m * k) gathered = new Float32Array(m * k);
+    g = gathered.subarray(0, m * k);
+  }
+  for (let i = 0; i < m; i++) {
+    const o = i * k;
+    for (let j = 0; j < k; j++) g[o + j] = x[o + order[j]];
+  }
+  return g;
+}
+
+function withOrder(result: QuantizedMatrix, w: QuantizedMatrix): QuantizedMatrix {
+  if (w.inputOrder === undefined || result === w) return result;
+  return Object.freeze({ ...result, inputOrder: w.inputOrder });
 }
 
 /**
@@ -104,7 +136,7 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
 export function prepare(w: QuantizedMatrix): QuantizedMatrix {
   const t = checkMatrix(w);
   if (checkLayout(w) !== 'ggml' || !INTERLEAVED_TYPES.includes(t.name)) return w;
-  return interleaveMatrix(w);
+  return withOrder(interleaveMatrix(w), w);
 }
 
 /**
@@ -123,7 +155,7 @@ export function unprepare(w: QuantizedMatrix): QuantizedMatrix {
   if (checkLayout(w) === 'ggml') return w;
   const data = new Uint8Array(layoutBytes(t.name, w.rows, w.cols, 'ggml'));
   impl.relayout(t.name, w.data, w.rows, w.cols, data, false);
-  return Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data });
+  return withOrder(Object.freeze({ type: t.name, rows: w.rows, cols: w.cols, data }), w);
 }
 
 function layoutCode(w: QuantizedMatrix): LayoutCode {
@@ -142,7 +174,8 @@ export function matmul(w: QuantizedMatrix, x: Float32Array, m: number, out?: Flo
   checkCount(m, 'm', 1);
   checkF32(x, 'x', m * w.cols, true);
   const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
-  impl.matmul(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts), layoutCode(w));
+  const xs = w.inputOrder === undefined ? x : gatherInputs(w.inputOrder, x, m);
+  impl.matmul(t.name, w.data, w.rows, w.cols, xs, m, y, precisionCode(opts), layoutCode(w));
   return y;
 }
 
@@ -153,7 +186,9 @@ export function matmulAsync(w: QuantizedMatrix, x: Float32Array, m: number, out?
     checkCount(m, 'm', 1);
     checkF32(x, 'x', m * w.cols, true);
     const y = out !== undefined ? checkF32(out, 'out', m * w.rows, false) : new Float32Array(m * w.rows);
-    return impl.matmulAsync(t.name, w.data, w.rows, w.cols, x, m, y, precisionCode(opts), layoutCode(w));
+    // A buffer of its own: the shared one may be overwritten before the worker reads it.
+    const xs = w.inputOrder === undefined ? x : gatherInputs(w.inputOrder, x, m, new Float32Array(m * w.cols));
+    return impl.matmulAsync(t.name, w.data, w.rows, w.cols, xs, m, y, precisionCode(opts), layoutCode(w));
   } catch (e) {
     return Promise.reject(e);
   }
@@ -243,3 +278,8 @@ export type { TokenizeOptions, DetokenizeOptions, Decoder } from './model/tokeni
 export { Sampler } from './model/sampler';
 export type { SamplingOptions } from './model/sampler';
 export { StopMatcher } from './model/stop';
+
+export { openSafetensors } from './safetensors';
+export type { SafetensorsFile, SafetensorsTensor } from './safetensors';
+export { openCheckpoint } from './checkpoint';
+export type { Checkpoint, CheckpointTensor, QuantizationConfig, OpenCheckpointOptions } from './checkpoint';

@@ -15,6 +15,14 @@ export interface QuantizedMatrix {
   readonly data: Uint8Array;
   /** Absent or 'ggml': the ggml layout. 'interleaved16': made by prepare(), for matmul. */
   readonly layout?: Layout;
+  /**
+   * Where the stored columns come from: column j holds input feature
+   * inputOrder[j] (a permutation of 0..cols-1). matmul gathers x in this order
+   * and dequantize scatters back, so callers always see the original order.
+   * Set by GPTQ act-order checkpoints, whose groups are contiguous only after
+   * the permutation.
+   */
+  readonly inputOrder?: Int32Array;
 }
 
 

@@ -63,6 +63,7 @@ export interface MatrixLike {
   readonly cols: number;
   readonly data: Uint8Array;
   readonly layout?: Layout;
+  readonly inputOrder?: Int32Array;
 }
 
 /** The matrix's layout: absent means 'ggml'. */
@@ -84,5 +85,22 @@ export function checkMatrix(w: unknown): TypeInfo {
   const cols = checkCols(t, m.cols, 'w.cols');
   const layout = checkLayout(m);
   checkU8(m.data, 'w.data', layoutBytes(t.name, rows, cols, layout), true);
+  if (m.inputOrder !== undefined) checkInputOrder(m.inputOrder, cols);
   return t;
+}
+
+// An order is checked once (O(cols) and a scratch array), then remembered:
+// matmul sees the same matrix on every call and must not allocate.
+const CHECKED_ORDERS = new WeakMap<Int32Array, number>();
+function checkInputOrder(order: unknown, cols: number): void {
+  if (!(order instanceof Int32Array)) throw new QkError('ERR_QK_ARG', `w.inputOrder must be an Int32Array; got ${describe(order)}`);
+  if (CHECKED_ORDERS.get(order) === cols) return;
+  if (order.length !== cols) throw new QkError('ERR_QK_LENGTH', `w.inputOrder has ${order.length} entries; w.cols is ${cols}`);
+  const seen = new Uint8Array(cols);
+  for (let j = 0; j < cols; j++) {
+    const k = order[j];
+    if (k < 0 || k >= cols || seen[k]) throw new QkError('ERR_QK_VALUE', `w.inputOrder is not a permutation of 0..${cols - 1} (entry ${j} is ${k})`);
+    seen[k] = 1;
+  }
+  CHECKED_ORDERS.set(order, cols);
 }
