@@ -8,13 +8,15 @@ import { QkError } from './errors';
 import { convertGguf, type ConvertProgress, type ConvertResult } from './gguf/convert';
 import { humanBytes, inspectJson, inspectText } from './gguf/inspect';
 import { openGguf } from './gguf/reader';
+import { openSafetensors } from './safetensors';
+import { inspectSafetensorsJson, inspectSafetensorsText, looksLikeSafetensors } from './safetensors-inspect';
 import { isQuantizeTarget, RECIPES, targetNames } from './gguf/recipes';
 import { backend, setThreads } from './index';
 
 const HELP = `usage: qkernels <command> [options]
 
 commands:
-  inspect FILE               metadata and tensors of a GGUF file
+  inspect FILE               metadata and tensors of a GGUF or safetensors file
   quantize IN OUT --type T   convert a GGUF file to a weight type or llama.cpp recipe
   run MODEL -p PROMPT        generate text with a GGUF llama model, streamed
   serve MODEL                an OpenAI-compatible HTTP server on the model
@@ -26,6 +28,8 @@ const HELP_INSPECT = `usage: qkernels inspect FILE [--json] [--full]
 
 Prints the header, every metadata key with its type and value, and a table of
 tensors (name, type, shape in GGUF order with the row length first, bytes).
+A .safetensors file (or one that starts like one): the header length, the
+metadata strings and the tensors (name, dtype, shape outermost first, bytes).
 
   --json   one JSON document instead (64-bit integers as decimal strings)
   --full   every array item (default: the first 8, or 64 in JSON)`;
@@ -124,11 +128,41 @@ function parse(args: string[], valued: string[], known: string[], short: Record<
   return { positional, flags };
 }
 
+function isSafetensors(file: string): boolean {
+  if (file.toLowerCase().endsWith('.safetensors')) return true;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return false; // openGguf names the problem
+  }
+  try {
+    const b = new Uint8Array(9);
+    return looksLikeSafetensors(b.subarray(0, fs.readSync(fd, b, 0, 9, 0)));
+  } catch {
+    return false; // a directory, say: openGguf names the problem
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 function cmdInspect(args: string[]): number {
   const p = parse(args, [], ['json', 'full']);
   if (p.flags.has('help')) return print(HELP_INSPECT);
   if (p.positional.length !== 1) throw new UsageError('inspect needs exactly one FILE');
-  const f = openGguf(p.positional[0]);
+  const file = p.positional[0];
+  if (isSafetensors(file)) {
+    const st = openSafetensors(file);
+    try {
+      const size = fs.statSync(file).size;
+      const full = p.flags.has('full');
+      process.stdout.write((p.flags.has('json') ? JSON.stringify(inspectSafetensorsJson(st, size), null, 2) : inspectSafetensorsText(st, size, { full })) + '\n');
+    } finally {
+      st.close();
+    }
+    return 0;
+  }
+  const f = openGguf(file);
   try {
     const full = p.flags.has('full');
     if (p.flags.has('json')) process.stdout.write(JSON.stringify(inspectJson(f, { full }), null, 2) + '\n');

@@ -100,6 +100,8 @@ function isCount(v: unknown): v is number {
 
 /** A value as it appears in the header, cut short for a message. */
 function shown(v: unknown): string {
+  // JSON.parse turns 1e400 into Infinity, which JSON.stringify would show as null.
+  if (typeof v === 'number') return String(v);
   const s = JSON.stringify(v);
   return s === undefined ? String(v) : s.length > 40 ? s.slice(0, 40) + '…' : s;
 }

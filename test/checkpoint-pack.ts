@@ -5,6 +5,7 @@
 // words before it trusts it.
 import * as fs from 'fs';
 import * as path from 'path';
+import { safetensorsBytes, type StTensor } from './fixtures/safetensors';
 
 export interface PackTensor {
   dtype: 'I32' | 'F16' | 'F32' | 'BF16';
@@ -12,20 +13,11 @@ export interface PackTensor {
   bytes: Uint8Array;
 }
 
-/** §8: u64 LE header length, JSON header padded with spaces to a multiple of 8, tensors in order. */
+/** A safetensors file of these tensors, in this order (the fixture writer, §8). */
 export function writeSafetensors(file: string, tensors: Record<string, PackTensor>, metadata?: Record<string, string>): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header.__metadata__ = metadata;
-  let at = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] };
-    at += t.bytes.length;
-  }
-  let json = JSON.stringify(header);
-  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...Object.values(tensors).map((t) => Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.length))]));
+  const st: Record<string, StTensor> = {};
+  for (const [name, t] of Object.entries(tensors)) st[name] = { dtype: t.dtype, shape: t.shape, data: t.bytes };
+  fs.writeFileSync(file, safetensorsBytes(st, metadata));
 }
 
 /** Levels q[k][n] (K x N, 0..15), zeros z[g][n] (0..15), scales as fp16 bits [g][n]. */

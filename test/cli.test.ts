@@ -9,6 +9,7 @@ import { main } from '../lib/cli';
 import { openGguf, writeGguf } from '../lib/index';
 import { llamaModel, tempDir } from './fixtures/gguf/model';
 import { loadModel } from '../lib/model/model';
+import { safetensorsBytes } from './fixtures/safetensors';
 import { writeSyntheticLlama } from '../lib/model/synthetic';
 
 const root = path.join(__dirname, '..');
@@ -116,6 +117,38 @@ describe('qkernels', () => {
     expect(r.out).toMatch(/w\s+q4_0\s+\[32, 2\]\s+36/);
     expect(r.out).toMatch(/norm\s+f32\s+\[4\]\s+16/);
     expect(r.out).toMatch(/total: 2 tensors, 68 weights/);
+  });
+
+  it('inspect: a safetensors file (text and JSON), found by its extension or its first bytes; a broken one is one clear line', async () => {
+    const bytes = safetensorsBytes(
+      { 'a.qweight': { dtype: 'I32', shape: [2, 8], data: new Uint8Array(64) }, 'a.scales': { dtype: 'F16', shape: [1, 8], data: new Uint8Array(16) }, 'a.step': { dtype: 'I64', shape: [], data: new Uint8Array(8) } },
+      { format: 'pt', long: 'x'.repeat(300) },
+    );
+    const headerLength = Number(Buffer.from(bytes).readBigUInt64LE(0));
+    const st = path.join(tmp.dir, 'w.safetensors');
+    fs.writeFileSync(st, bytes);
+    const r = await run('inspect', st);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`${st}: safetensors, ${bytes.length} bytes (${bytes.length} B), header ${headerLength} bytes, data at byte ${8 + headerLength}`);
+    expect(r.out).toMatch(/metadata \(2\):\n  format\s+"pt"\n  long\s+"x{200}…"/);
+    expect(r.out).toMatch(/tensors \(3\):\n  name\s+dtype\s+shape\s+bytes\n  a\.qweight\s+I32\s+\[2, 8\]\s+64\n  a\.scales\s+F16\s+\[1, 8\]\s+16\n  a\.step\s+I64\s+\[\]\s+8\n/);
+    expect(r.out).toMatch(/total: 3 tensors, 88 bytes \(88 B\), 25 elements \(I32 x 1, F16 x 1, I64 x 1\)/);
+    expect((await run('inspect', st, '--full')).out).toMatch(/long\s+"x{300}"/);
+    const j = JSON.parse((await run('inspect', st, '--json')).out);
+    expect(j).toMatchObject({ format: 'safetensors', fileSize: bytes.length, headerLength, dataOffset: 8 + headerLength, metadata: { format: 'pt' } });
+    expect(j.tensors.map((t: { name: string; bytes: number }) => [t.name, t.bytes])).toEqual([['a.qweight', 64], ['a.scales', 16], ['a.step', 8]]);
+    expect(j.summary).toEqual({ tensors: 3, elements: 25, bytes: 88, dtypes: { I32: 1, F16: 1, I64: 1 } });
+    // Another extension: the first bytes tell.
+    const other = path.join(tmp.dir, 'weights.bin');
+    fs.writeFileSync(other, bytes);
+    expect((await run('inspect', other)).out).toMatch(/weights\.bin: safetensors, /);
+    fs.truncateSync(st, bytes.length - 1);
+    const bad = await run('inspect', st);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/^qkernels inspect: .*w\.safetensors: tensor 'a\.step': data_offsets \[80, 88\] end at byte \d+, past the end of the \d+-byte file \[ERR_QK_LENGTH\]\n$/);
+    // A .safetensors file too short to sniff is still read as one.
+    fs.writeFileSync(st, new Uint8Array(3));
+    expect((await run('inspect', st)).err).toMatch(/w\.safetensors: 3 bytes is too short for a safetensors file .*\[ERR_QK_LENGTH\]/);
   });
 
   it('inspect --json: everything, for machines', async () => {

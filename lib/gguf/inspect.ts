@@ -75,7 +75,7 @@ function jsonValue(v: GgufValue, full: boolean): unknown {
   return { type: 'array', itemType: v.itemType, length: n, value: items, ...(limit < n ? { truncated: true } : {}) };
 }
 
-function groupDigits(n: number): string {
+export function groupDigits(n: number): string {
   return n.toLocaleString('en-US');
 }
 
@@ -115,7 +115,7 @@ export function inspectJson(f: GgufFile, opts: InspectOptions = {}): object {
   };
 }
 
-function table(rows: string[][], right: boolean[]): string {
+export function table(rows: string[][], right: boolean[]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => (right[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
 }
