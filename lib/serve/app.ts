@@ -4,7 +4,7 @@
 // the example of embedding qkernels in a server.
 import { randomBytes } from 'crypto';
 import * as path from 'path';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { QkError } from '../errors';
 import type { FinishReason, Model } from '../model/model';
 import type { SamplingOptions } from '../model/sampler';
@@ -183,7 +183,6 @@ export async function createServer(model: Model, opts: ServerOptions = {}): Prom
 
   // One completion, streamed or not; `render` shapes each piece and the end for the endpoint.
   const complete = async (
-    req: FastifyRequest,
     reply: FastifyReply,
     endpoint: string,
     prompt: number[],
@@ -283,7 +282,7 @@ export async function createServer(model: Model, opts: ServerOptions = {}): Prom
     const id = newId('cmpl');
     const now = () => Math.floor(Date.now() / 1000);
     const choice = (text: string, reason: 'stop' | 'length' | null) => ({ text, index: 0, logprobs: null, finish_reason: reason });
-    return complete(req, reply, '/v1/completions', prompt, body, 16, {
+    return complete(reply, '/v1/completions', prompt, body, 16, {
       id,
       piece: (text) => ({ id, object: 'text_completion', created: now(), model: modelName, choices: [choice(text, null)] }),
       last: (r) => ({ id, object: 'text_completion', created: now(), model: modelName, choices: [choice('', finishReason(r.finishReason))] }),
@@ -299,7 +298,7 @@ export async function createServer(model: Model, opts: ServerOptions = {}): Prom
     const id = newId('chatcmpl');
     const now = () => Math.floor(Date.now() / 1000);
     const chunk = (delta: object, reason: 'stop' | 'length' | null) => ({ id, object: 'chat.completion.chunk', created: now(), model: modelName, choices: [{ index: 0, delta, logprobs: null, finish_reason: reason }] });
-    return complete(req, reply, '/v1/chat/completions', prompt, body, Infinity, {
+    return complete(reply, '/v1/chat/completions', prompt, body, Infinity, {
       id,
       first: () => chunk({ role: 'assistant', content: '' }, null),
       piece: (text) => chunk({ content: text }, null),
