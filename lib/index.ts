@@ -88,16 +88,16 @@ export function dequantize(w: QuantizedMatrix, out?: Float32Array): Float32Array
   const n = w.rows * w.cols;
   const dst = out !== undefined ? checkF32(out, 'out', n, false) : new Float32Array(n);
   const ggml = checkLayout(w) === 'ggml' ? w : unprepare(w);
+  impl.dequantize(t.name, ggml.data, w.rows, w.cols, dst);
   const order = w.inputOrder;
-  if (order === undefined) {
-    impl.dequantize(t.name, ggml.data, w.rows, w.cols, dst);
-    return dst;
-  }
-  const stored = new Float32Array(n);
-  impl.dequantize(t.name, ggml.data, w.rows, w.cols, stored);
-  for (let r = 0; r < w.rows; r++) {
-    const o = r * w.cols;
-    for (let j = 0; j < w.cols; j++) dst[o + order[j]] = stored[o + j];
+  if (order !== undefined) {
+    // Back to the original column order, one row at a time in place.
+    const row = new Float32Array(w.cols);
+    for (let r = 0; r < w.rows; r++) {
+      const o = r * w.cols;
+      row.set(dst.subarray(o, o + w.cols));
+      for (let j = 0; j < w.cols; j++) dst[o + order[j]] = row[j];
+    }
   }
   return dst;
 }

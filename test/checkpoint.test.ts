@@ -124,7 +124,7 @@ describe('openCheckpoint', () => {
     return { k, n, groups, q, z, scaleBits };
   }
 
-  it('TV-11 act-order (v2 zeros, g_idx): dequantize gives the reference\'s W values', () => {
+  it('TV-11 act-order (v2 zeros, g_idx of 8-wide groups): the reader refuses groups that are not whole 32-blocks; the tests\' formula gives the reference\'s W values', () => {
     const l = tv11Wide();
     const gIdx = [0, 0, 1, 0, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0];
     const fullIdx = [...gIdx, ...gIdx.map((g) => g + 2)];
@@ -149,7 +149,7 @@ describe('openCheckpoint', () => {
     expect(row7.map((v) => v.toPrecision(9))).toEqual(['0.0269927979', '0.118988037', '-0.242935181', '-0.161956787', '0', '0', '0.0809783936', '-0.118988037'].map((s) => Number(s).toPrecision(9)));
   });
 
-  it('TV-11 levels, sequential groups of 8 in 32-wide layers read as q8_0 once groups are 32 wide', () => {
+  it('TV-12 sequential groups: the tests\' formula gives the reference\'s dequantized row 0', () => {
     // TV-12's dequantized row 0 (groups k / 8) holds for both packings.
     const l = tv11Wide();
     const w = reference(l, (k) => k >> 3);
