@@ -79,4 +79,35 @@ export interface Backend {
   memoryBandwidth(source: number | Uint8Array, reps: number): number | null;
   /** The whole-model decoder; null on the js backend (lib/model runs its reference forward pass there). */
   readonly llama: NativeLlama | null;
+  /**
+   * GPTQ on one layer (lib/js/gptq.ts is the reference): weights rows x cols,
+   * calib n x cols, dst rows * rowBytes(storage type) bytes. Returns the
+   * dampening fraction used (the requested one, or 10x/100x more if the
+   * Hessian needed it).
+   */
+  gptq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array): number;
+  gptqAsync(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array): Promise<number>;
+  /** AWQ on one layer (lib/js/awq.ts is the reference): dst as for gptq, scales cols floats. Returns the chosen exponent. */
+  awq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array): number;
+  awqAsync(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array): Promise<number>;
+}
+
+/**
+ * Everything GPTQ and AWQ are told, already validated. `type` is the output
+ * grid: a ggml block type, or 'int4' (GPTQ's 4-bit groups, stored as q4_0
+ * when sym, else as q8_0 of q - zero).
+ */
+export interface CalibParams {
+  readonly type: 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | 'q4_k' | 'q5_k' | 'q6_k' | 'int4';
+  /** int4: columns per group (a multiple of 32 dividing cols) */
+  readonly groupSize: number;
+  readonly sym: boolean;
+  /** gptq */
+  readonly actOrder: boolean;
+  readonly damp: number;
+  readonly batch: number;
+  /** awq */
+  readonly grid: number;
+  readonly tokens: number;
+  readonly clip: boolean;
 }

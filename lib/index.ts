@@ -283,3 +283,6 @@ export { openSafetensors } from './safetensors';
 export type { SafetensorsFile, SafetensorsTensor } from './safetensors';
 export { openCheckpoint } from './checkpoint';
 export type { Checkpoint, CheckpointTensor, QuantizationConfig, OpenCheckpointOptions } from './checkpoint';
+
+export { gptq, gptqAsync, awq, awqAsync } from './calibrated';
+export type { CalibratedType, CalibratedOptions, GptqOptions, AwqOptions, GptqResult, AwqResult } from './calibrated';

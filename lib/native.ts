@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Backend, BackendInfo, LayoutCode, NativeLlama, PrecisionCode } from './backend';
 import { QkError } from './errors';
+import { jsBackend } from './js/backend';
 import { TYPES, type WeightType } from './types';
 
 interface Addon {
@@ -66,6 +67,11 @@ export function loadNative(): Backend {
     setIsa: (isa) => addon.setIsa(isa),
     setThreads: (n) => addon.setThreads(n),
     memoryBandwidth: (source, reps) => addon.memoryBandwidth(source, reps),
+    // Until the native GPTQ/AWQ land, the reference runs here too.
+    gptq: jsBackend.gptq,
+    gptqAsync: jsBackend.gptqAsync,
+    awq: jsBackend.awq,
+    awqAsync: jsBackend.awqAsync,
     llama: {
       create: addon.llamaCreate,
       createCache: addon.kvCreate,

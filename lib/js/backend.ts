@@ -1,6 +1,8 @@
 // The whole API on the TypeScript kernels: the fallback where no native build
 // loads, and the oracle the native backend is tested against.
-import type { Backend, LayoutCode, PrecisionCode } from '../backend';
+import type { Backend, CalibParams, LayoutCode, PrecisionCode } from '../backend';
+import { awqReference } from './awq';
+import { gptqReference } from './gptq';
 import { QkError } from '../errors';
 import { activationRowBytes, TILE_ROWS, TYPES, type WeightType } from '../types';
 import { deinterleaveTile, relayout } from './interleave';
@@ -107,4 +109,33 @@ export const jsBackend: Backend = {
   },
   memoryBandwidth: () => null,
   llama: null,
+  gptq: (p, weights, rows, cols, calib, n, dst) => runGptq(p, weights, rows, cols, calib, n, dst),
+  gptqAsync: (p, weights, rows, cols, calib, n, dst) => later(() => runGptq(p, weights, rows, cols, calib, n, dst)),
+  awq: (p, weights, rows, cols, calib, n, dst, scales) => runAwq(p, weights, rows, cols, calib, n, dst, scales),
+  awqAsync: (p, weights, rows, cols, calib, n, dst, scales) => later(() => runAwq(p, weights, rows, cols, calib, n, dst, scales)),
 };
+
+// The js backend has no worker threads: its async variants run on the next
+// turn of the event loop, so callers at least see the same promise shape.
+function later<T>(fn: () => T): Promise<T> {
+  return new Promise((resolve, reject) => setImmediate(() => {
+    try {
+      resolve(fn());
+    } catch (e) {
+      reject(e);
+    }
+  }));
+}
+
+function runGptq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array): number {
+  const r = gptqReference(weights, rows, cols, calib, n, p);
+  dst.set(r.data);
+  return r.damp;
+}
+
+function runAwq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array): number {
+  const r = awqReference(weights, rows, cols, calib, n, p);
+  dst.set(r.data);
+  scales.set(r.inputScales);
+  return r.ratio;
+}
