@@ -87,7 +87,7 @@ export interface Backend {
    */
   gptq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array): number;
   gptqAsync(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array): Promise<number>;
-  /** AWQ on one layer (lib/js/awq.ts is the reference): dst as for gptq, scales cols floats. Returns the chosen exponent. */
+  /** AWQ on one layer (lib/js/awq.ts is the reference): dst as for gptq, scales cols floats. Returns the chosen exponent, or -1 when p.scales were given. */
   awq(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array): number;
   awqAsync(p: CalibParams, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array): Promise<number>;
 }
@@ -110,4 +110,6 @@ export interface CalibParams {
   readonly grid: number;
   readonly tokens: number;
   readonly clip: boolean;
+  /** awq: given input scales (cols floats > 0): no scale search, only clipping and quantization */
+  readonly scales: Float32Array | null;
 }

@@ -44,6 +44,12 @@ export interface AwqOptions extends CalibratedOptions {
   tokens?: number;
   /** Search per-group clipping thresholds (default true). */
   clip?: boolean;
+  /**
+   * Use these input scales (cols finite values > 0) instead of searching: how
+   * layers that read the same input (q, k and v; gate and up) share the
+   * scales one search found for all of them, when their types differ.
+   */
+  inputScales?: Float32Array;
 }
 
 export interface GptqResult {
@@ -57,8 +63,8 @@ export interface AwqResult {
   readonly matrix: QuantizedMatrix;
   /** s, one per input column */
   readonly inputScales: Float32Array;
-  /** the exponent r of s = mean|x|^r / mean|w|^(1-r) the search chose */
-  readonly ratio: number;
+  /** the exponent r of s = mean|x|^r / mean|w|^(1-r) the search chose; null when opts.inputScales were given */
+  readonly ratio: number | null;
 }
 
 interface Job {
@@ -98,7 +104,15 @@ function prepareJob(what: 'gptq' | 'awq', weights: unknown, rows: unknown, cols:
   const batch = int(o.batch, 128, `${what}: opts.batch`, 1, 1 << 16);
   const grid = int(o.grid, 20, `${what}: opts.grid`, 1, 1000);
   const tokens = int(o.tokens, 512, `${what}: opts.tokens`, 1, 1 << 24);
-  const p: CalibParams = { type, groupSize, sym, actOrder: bool(o.actOrder, false, `${what}: opts.actOrder`), damp, batch, grid, tokens, clip: bool(o.clip, true, `${what}: opts.clip`) };
+  let scales: Float32Array | null = null;
+  if (o.inputScales !== undefined) {
+    if (what !== 'awq') throw new QkError('ERR_QK_ARG', `${what}: opts.inputScales is an awq option`);
+    scales = checkF32(o.inputScales, 'awq: opts.inputScales', c, true);
+    for (let j = 0; j < c; j++) {
+      if (!(scales[j] > 0 && scales[j] < Infinity)) throw new QkError('ERR_QK_VALUE', `awq: opts.inputScales[${j}] must be finite and > 0; got ${scales[j]}`);
+    }
+  }
+  const p: CalibParams = { type, groupSize, sym, actOrder: bool(o.actOrder, false, `${what}: opts.actOrder`), damp, batch, grid, tokens, clip: bool(o.clip, true, `${what}: opts.clip`), scales };
   const storage: WeightType = type === 'int4' ? (sym ? 'q4_0' : 'q8_0') : type;
   const t = TYPES[storage];
   return { p, n: calib.length / c, storage, dst: new Uint8Array(r * (c / t.blockSize) * t.blockBytes) };
@@ -163,12 +177,12 @@ export function awq(weights: Float32Array, rows: number, cols: number, calib: Fl
   const job = prepareJob('awq', weights, rows, cols, calib, opts);
   const inputScales = new Float32Array(cols);
   const ratio = impl.awq(job.p, weights, rows, cols, calib, job.n, job.dst, inputScales);
-  return Object.freeze({ matrix: matrixOf(job, rows, cols), inputScales, ratio });
+  return Object.freeze({ matrix: matrixOf(job, rows, cols), inputScales, ratio: ratio < 0 ? null : ratio });
 }
 
 export async function awqAsync(weights: Float32Array, rows: number, cols: number, calib: Float32Array, opts?: AwqOptions): Promise<AwqResult> {
   const job = prepareJob('awq', weights, rows, cols, calib, opts);
   const inputScales = new Float32Array(cols);
   const ratio = await impl.awqAsync(job.p, weights, rows, cols, calib, job.n, job.dst, inputScales);
-  return Object.freeze({ matrix: matrixOf(job, rows, cols), inputScales, ratio });
+  return Object.freeze({ matrix: matrixOf(job, rows, cols), inputScales, ratio: ratio < 0 ? null : ratio });
 }

@@ -61,7 +61,9 @@ describe('awq: held-out output error against round-to-nearest', () => {
 describe('awq: its definition', () => {
   it('without clipping, the matrix is the type quantizer of W diag(s), and s follows the formula for the reported r', () => {
     const res = awq(weights, ROWS, COLS, calib, { type: 'q4_k', clip: false, grid: 10 });
-    expect(res.ratio * 10).toBeCloseTo(Math.round(res.ratio * 10), 12);
+    expect(res.ratio).not.toBeNull();
+    const r = res.ratio as number;
+    expect(r * 10).toBeCloseTo(Math.round(r * 10), 12);
     const scaled = Float32Array.from(weights, (v, i) => v * res.inputScales[i % COLS]);
     expect(Buffer.from(res.matrix.data).equals(Buffer.from(quantize(scaled, ROWS, COLS, 'q4_k').data))).toBe(true);
     // s from the statistics, independently
@@ -75,7 +77,7 @@ describe('awq: its definition', () => {
         for (let e = 0; e < 32; e++) wMean[c0 + e] += Math.abs(weights[r * COLS + c0 + e]) / mx / ROWS;
       }
     }
-    const s = Array.from(xMean, (x, j) => Math.max(1e-4, x ** res.ratio / (wMean[j] ** (1 - res.ratio) + 1e-4)));
+    const s = Array.from(xMean, (x, j) => Math.max(1e-4, x ** r / (wMean[j] ** (1 - r) + 1e-4)));
     const norm = Math.sqrt(Math.max(...s) * Math.min(...s));
     for (let j = 0; j < COLS; j++) expect(res.inputScales[j]).toBeCloseTo(s[j] / norm, 5);
   });
@@ -87,6 +89,18 @@ describe('awq: its definition', () => {
     const ec = relativeOutputError(held, 192, COLS, weights, effective(clipped), ROWS);
     const ep = relativeOutputError(held, 192, COLS, weights, effective(plain), ROWS);
     expect(ec).toBeLessThan(ep);
+  });
+
+  it('given inputScales, the search is skipped and the rest is the same', () => {
+    const searched = awq(weights, ROWS, COLS, calib, { type: 'q4_k' });
+    const given = awq(weights, ROWS, COLS, calib, { type: 'q4_k', inputScales: searched.inputScales });
+    expect(given.ratio).toBeNull();
+    expect(Array.from(given.inputScales)).toEqual(Array.from(searched.inputScales));
+    expect(Buffer.from(given.matrix.data).equals(Buffer.from(searched.matrix.data))).toBe(true);
+    // and a different type on the same scales: q6_k's quantizer of the clipped W diag(s)
+    const other = awq(weights, ROWS, COLS, calib, { type: 'q6_k', inputScales: searched.inputScales, clip: false });
+    const scaled = Float32Array.from(weights, (v, i) => v * searched.inputScales[i % COLS]);
+    expect(Buffer.from(other.matrix.data).equals(Buffer.from(quantize(scaled, ROWS, COLS, 'q6_k').data))).toBe(true);
   });
 
   it('a grid of one point is r = 0: scales from the weights alone', () => {
@@ -112,6 +126,8 @@ describe('awq: its definition', () => {
       [() => awq(weights, ROWS, 500, calib), 'ERR_QK_SHAPE'],
       [() => awq(weights, ROWS, COLS, calib.subarray(5)), 'ERR_QK_LENGTH'],
       [() => awq(weights, ROWS, COLS, Float32Array.from(calib.subarray(0, COLS), () => NaN)), 'ERR_QK_VALUE'],
+      [() => awq(weights, ROWS, COLS, calib, { inputScales: new Float32Array(COLS) }), 'ERR_QK_VALUE'],
+      [() => awq(weights, ROWS, COLS, calib, { inputScales: new Float32Array(COLS - 1).fill(1) }), 'ERR_QK_LENGTH'],
     ];
     for (const [call, code] of calls) {
       let err: unknown;

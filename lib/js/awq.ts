@@ -31,13 +31,15 @@ export interface AwqParams {
   readonly tokens: number;
   /** run the clipping search */
   readonly clip: boolean;
+  /** given scales: skip the search (ratio -1) */
+  readonly scales: Float32Array | null;
 }
 
 export interface AwqResult {
   readonly type: BlockType;
   readonly data: Uint8Array;
   readonly inputScales: Float32Array;
-  /** the chosen exponent r */
+  /** the chosen exponent r; -1 when the scales were given */
   readonly ratio: number;
 }
 
@@ -105,7 +107,12 @@ export function awqReference(weights: Float32Array, rows: number, cols: number, 
   const best = new Float32Array(cols).fill(1);
   let bestLoss = Infinity;
   let bestRatio = 0;
-  for (let gi = 0; gi < p.grid; gi++) {
+  if (p.scales !== null) {
+    best.set(p.scales);
+    bestLoss = 0;
+    bestRatio = -1;
+  }
+  for (let gi = 0; p.scales === null && gi < p.grid; gi++) {
     const ratio = gi / p.grid;
     let mx = 0;
     let mn = Infinity;

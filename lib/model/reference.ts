@@ -154,41 +154,48 @@ export class ReferenceDecoder {
   }
 
   private ropeAngles(pos: number): void {
-    const hp = this.hp;
-    const pairs = hp.ropeDims / 2;
-    const thetaScale = f32(Math.pow(f32(hp.ropeBase), f32(-2 / hp.ropeDims)));
-    const freqs = this.weights.ropeFreqs;
-    let base = f32(pos);
-    for (let j = 0; j < pairs; j++) {
-      const theta = f32(f32(hp.ropeFreqScale) * f32(base / (freqs ? freqs[j] : 1)));
-      this.cs[2 * j] = Math.cos(theta);
-      this.cs[2 * j + 1] = Math.sin(theta);
-      base = f32(base * thetaScale);
-    }
+    ropeAngles(this.hp, this.weights.ropeFreqs, pos, this.cs);
   }
 
   private rope(x: Float32Array, heads: number): void {
-    const hp = this.hp;
-    const pairs = hp.ropeDims / 2;
-    const cs = this.cs;
-    for (let h = 0; h < heads; h++) {
-      const o = h * hp.headDim;
-      for (let j = 0; j < pairs; j++) {
-        const a = o + (hp.ropeNeox ? j : 2 * j);
-        const b = o + (hp.ropeNeox ? j + pairs : 2 * j + 1);
-        const x0 = x[a];
-        const x1 = x[b];
-        x[a] = x0 * cs[2 * j] - x1 * cs[2 * j + 1];
-        x[b] = x0 * cs[2 * j + 1] + x1 * cs[2 * j];
-      }
+    applyRope(this.hp, x, 0, heads, this.cs);
+  }
+}
+
+/** cos and sin of each rotated pair's angle at `pos`, interleaved into cs (ropeDims floats), as ggml's rope cache computes them. */
+export function ropeAngles(hp: LlamaHparams, freqs: Float32Array | null, pos: number, cs: Float32Array): void {
+  const pairs = hp.ropeDims / 2;
+  const thetaScale = f32(Math.pow(f32(hp.ropeBase), f32(-2 / hp.ropeDims)));
+  let base = f32(pos);
+  for (let j = 0; j < pairs; j++) {
+    const theta = f32(f32(hp.ropeFreqScale) * f32(base / (freqs ? freqs[j] : 1)));
+    cs[2 * j] = Math.cos(theta);
+    cs[2 * j + 1] = Math.sin(theta);
+    base = f32(base * thetaScale);
+  }
+}
+
+/** Rotates `heads` heads of x starting at x[off] by the angles in cs. */
+export function applyRope(hp: LlamaHparams, x: Float32Array, off: number, heads: number, cs: Float32Array): void {
+  const pairs = hp.ropeDims / 2;
+  for (let h = 0; h < heads; h++) {
+    const o = off + h * hp.headDim;
+    for (let j = 0; j < pairs; j++) {
+      const a = o + (hp.ropeNeox ? j : 2 * j);
+      const b = o + (hp.ropeNeox ? j + pairs : 2 * j + 1);
+      const x0 = x[a];
+      const x1 = x[b];
+      x[a] = x0 * cs[2 * j] - x1 * cs[2 * j + 1];
+      x[b] = x0 * cs[2 * j + 1] + x1 * cs[2 * j];
     }
   }
 }
 
 
-function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number): void {
+/** out[o..o+n) = RMSNorm of x[xo..xo+n) times g. */
+export function rmsNorm(x: Float32Array, g: Float32Array, out: Float32Array, n: number, eps: number, xo = 0, oo = 0): void {
   let ss = 0;
-  for (let i = 0; i < n; i++) ss += f32(x[i] * x[i]);
+  for (let i = 0; i < n; i++) ss += f32(x[xo + i] * x[xo + i]);
   const scale = f32(1 / f32(Math.sqrt(f32(f32(ss / n) + f32(eps)))));
-  for (let i = 0; i < n; i++) out[i] = f32(x[i] * scale) * g[i];
+  for (let i = 0; i < n; i++) out[oo + i] = f32(x[xo + i] * scale) * g[i];
 }
