@@ -1,9 +1,8 @@
 // Loads the N-API addon (a prebuild when one matches, else the local build).
 import * as fs from 'fs';
 import * as path from 'path';
-import type { Backend, BackendInfo, LayoutCode, NativeLlama, PrecisionCode } from './backend';
+import type { Backend, BackendInfo, CalibParams, LayoutCode, NativeLlama, PrecisionCode } from './backend';
 import { QkError } from './errors';
-import { jsBackend } from './js/backend';
 import { TYPES, type WeightType } from './types';
 
 interface Addon {
@@ -25,6 +24,17 @@ interface Addon {
   kvCreate: NativeLlama['createCache'];
   llamaDecode: NativeLlama['decode'];
   llamaDecodeAsync: NativeLlama['decodeAsync'];
+  // type: a ggml block type id, or -1 for 'int4'. times (optional): seconds of
+  // the Hessian, the factorization and the column loop, written on success.
+  gptq(type: number, groupSize: number, sym: boolean, actOrder: boolean, damp: number, batch: number, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, times?: Float64Array): number;
+  gptqAsync(type: number, groupSize: number, sym: boolean, actOrder: boolean, damp: number, batch: number, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, times?: Float64Array): Promise<number>;
+  awq(type: number, groupSize: number, sym: boolean, grid: number, tokens: number, clip: boolean, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array, inputScales: Float32Array | null): number;
+  awqAsync(type: number, groupSize: number, sym: boolean, grid: number, tokens: number, clip: boolean, weights: Float32Array, rows: number, cols: number, calib: Float32Array, n: number, dst: Uint8Array, scales: Float32Array, inputScales: Float32Array | null): Promise<number>;
+}
+
+/** The addon's integer for a calibrated grid: the ggml type id, or -1 for 'int4'. */
+export function calibTypeId(t: CalibParams['type']): number {
+  return t === 'int4' ? -1 : TYPES[t].ggmlId;
 }
 
 /** The package root: the nearest folder above this file whose package.json is ours. */
@@ -44,11 +54,19 @@ export function packageRoot(): string {
   return path.join(__dirname, '..', '..');
 }
 
-export function loadNative(): Backend {
+/** The addon itself (for benchmarks and tests that call it directly), with QkError as its error class. */
+export function loadAddon(): Addon {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const load = require('node-gyp-build') as (dir: string) => Addon;
   const addon = load(packageRoot());
   addon.setErrorClass(QkError as unknown as new (code: string, message: string) => Error);
+  return addon;
+}
+
+export type { Addon as NativeAddon };
+
+export function loadNative(): Backend {
+  const addon = loadAddon();
   const id = (t: WeightType) => TYPES[t].ggmlId;
   return {
     name: 'native',
@@ -67,11 +85,10 @@ export function loadNative(): Backend {
     setIsa: (isa) => addon.setIsa(isa),
     setThreads: (n) => addon.setThreads(n),
     memoryBandwidth: (source, reps) => addon.memoryBandwidth(source, reps),
-    // Until the native GPTQ/AWQ land, the reference runs here too.
-    gptq: jsBackend.gptq,
-    gptqAsync: jsBackend.gptqAsync,
-    awq: jsBackend.awq,
-    awqAsync: jsBackend.awqAsync,
+    gptq: (p, weights, rows, cols, calib, n, dst) => addon.gptq(calibTypeId(p.type), p.groupSize, p.sym, p.actOrder, p.damp, p.batch, weights, rows, cols, calib, n, dst),
+    gptqAsync: (p, weights, rows, cols, calib, n, dst) => addon.gptqAsync(calibTypeId(p.type), p.groupSize, p.sym, p.actOrder, p.damp, p.batch, weights, rows, cols, calib, n, dst),
+    awq: (p, weights, rows, cols, calib, n, dst, scales) => addon.awq(calibTypeId(p.type), p.groupSize, p.sym, p.grid, p.tokens, p.clip, weights, rows, cols, calib, n, dst, scales, p.scales),
+    awqAsync: (p, weights, rows, cols, calib, n, dst, scales) => addon.awqAsync(calibTypeId(p.type), p.groupSize, p.sym, p.grid, p.tokens, p.clip, weights, rows, cols, calib, n, dst, scales, p.scales),
     llama: {
       create: addon.llamaCreate,
       createCache: addon.kvCreate,

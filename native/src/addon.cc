@@ -5,7 +5,10 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "calibrated.h"
 #include "dispatch.h"
 #include "llama.h"
 #include "mapped_file.h"
@@ -216,6 +219,186 @@ Napi::Value MatmulAsync(const Napi::CallbackInfo& info) {
     return env.Undefined();
   }
 }
+
+// ---- calibrated quantization (GPTQ, AWQ; native/src/calibrated.h) ----
+// gptq(type, groupSize, sym, actOrder, damp, batch, weights, rows, cols, calib, n, dst[, times: Float64Array(3)])
+//   -> the dampening used; type: a ggml block type id, or -1 for int4.
+// awq(type, groupSize, sym, grid, tokens, clip, weights, rows, cols, calib, n, dst, scales[, inputScales | null])
+//   -> the chosen ratio (-1 when inputScales were given: no search).
+// The async forms run on a worker thread and pin every typed array until they settle.
+
+bool bool_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsBoolean()) throw ArgError{qk::kErrArg, std::string(name) + " must be a boolean"};
+  return info[i].As<Napi::Boolean>().Value();
+}
+
+double number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber()) throw ArgError{qk::kErrArg, std::string(name) + " must be a number"};
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(v)) throw ArgError{qk::kErrArg, std::string(name) + " must be finite"};
+  return v;
+}
+
+int type_arg(const Napi::CallbackInfo& info, size_t i) {
+  const int64_t t = int_arg(info, i, "type");
+  if (t < -1 || t >= qk::kTypeIdLimit) throw ArgError{qk::kErrType, "type id " + std::to_string(t) + " is not a calibrated grid"};
+  return static_cast<int>(t);
+}
+
+// Every argument of one gptq / awq call, unwrapped; the pointers stay valid
+// while `pins` (when pinned) hold their typed arrays.
+struct CalibJob {
+  bool is_awq = false;
+  qk::CalibParams p;
+  const float* w = nullptr;
+  size_t w_len = 0;
+  int64_t rows = 0, cols = 0, n = 0;
+  const float* x = nullptr;
+  size_t x_len = 0;
+  uint8_t* dst = nullptr;
+  size_t dst_len = 0;
+  float* scales = nullptr;
+  size_t scales_len = 0;
+  double* times = nullptr;  // gptq: optional 3 doubles (hessian, factor, columns seconds)
+  double result = 0;
+  qk::Status status;
+
+  void run() {
+    if (is_awq) {
+      status = qk::awq(p, w, w_len, rows, cols, x, x_len, n, dst, dst_len, scales, scales_len, &result);
+    } else {
+      qk::GptqTimes t;
+      status = qk::gptq(p, w, w_len, rows, cols, x, x_len, n, dst, dst_len, &result, &t);
+      if (status.ok() && times) {
+        times[0] = t.hessian;
+        times[1] = t.factor;
+        times[2] = t.columns;
+      }
+    }
+  }
+};
+
+// Unwraps the arguments; typed arrays are appended to `arrays` (for pinning).
+CalibJob calib_args(const Napi::CallbackInfo& info, bool is_awq, std::vector<Napi::Object>* arrays) {
+  CalibJob j;
+  j.is_awq = is_awq;
+  j.p.type = type_arg(info, 0);
+  j.p.group_size = int_arg(info, 1, "groupSize");
+  j.p.sym = bool_arg(info, 2, "sym");
+  if (is_awq) {
+    j.p.grid = int_arg(info, 3, "grid");
+    j.p.tokens = int_arg(info, 4, "tokens");
+    j.p.clip = bool_arg(info, 5, "clip");
+  } else {
+    j.p.act_order = bool_arg(info, 3, "actOrder");
+    j.p.damp = number_arg(info, 4, "damp");
+    j.p.batch = int_arg(info, 5, "batch");
+  }
+  auto w = array_arg<float>(info, 6, "weights", "Float32Array");
+  j.rows = int_arg(info, 7, "rows");
+  j.cols = int_arg(info, 8, "cols");
+  auto x = array_arg<float>(info, 9, "calib", "Float32Array");
+  j.n = int_arg(info, 10, "n");
+  auto dst = array_arg<uint8_t>(info, 11, "dst", "Uint8Array");
+  j.w = w.Data();
+  j.w_len = w.ElementLength();
+  j.x = x.Data();
+  j.x_len = x.ElementLength();
+  j.dst = dst.Data();
+  j.dst_len = dst.ElementLength();
+  arrays->push_back(w);
+  arrays->push_back(x);
+  arrays->push_back(dst);
+  if (is_awq) {
+    auto sc = array_arg<float>(info, 12, "scales", "Float32Array");
+    j.scales = sc.Data();
+    j.scales_len = sc.ElementLength();
+    arrays->push_back(sc);
+    if (info.Length() > 13 && !info[13].IsUndefined() && !info[13].IsNull()) {
+      auto given = array_arg<float>(info, 13, "inputScales", "Float32Array");
+      j.p.given_scales = given.Data();
+      j.p.given_scales_len = given.ElementLength();
+      arrays->push_back(given);
+    }
+  } else if (info.Length() > 12 && !info[12].IsUndefined() && !info[12].IsNull()) {
+    if (!info[12].IsTypedArray() || info[12].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      throw ArgError{qk::kErrArg, "times must be a Float64Array"};
+    }
+    auto t = info[12].As<Napi::Float64Array>();
+    if (t.ArrayBuffer().IsDetached()) throw ArgError{qk::kErrArg, "times' ArrayBuffer is detached"};
+    if (t.ElementLength() != 3) throw ArgError{qk::kErrLength, "times must hold exactly 3 doubles, got " + std::to_string(t.ElementLength())};
+    j.times = t.Data();
+    arrays->push_back(t);
+  }
+  // No two of the buffers written and read may overlap: dst is written while
+  // weights and calib are read (a caller aliasing them would read garbage).
+  auto span = [](const void* p, size_t bytes) { return std::make_pair(reinterpret_cast<uintptr_t>(p), reinterpret_cast<uintptr_t>(p) + bytes); };
+  auto overlap = [](std::pair<uintptr_t, uintptr_t> a, std::pair<uintptr_t, uintptr_t> b) { return a.first < b.second && b.first < a.second; };
+  const auto sd = span(j.dst, j.dst_len), sw = span(j.w, j.w_len * 4), sx = span(j.x, j.x_len * 4);
+  if (overlap(sd, sw) || overlap(sd, sx)) throw ArgError{qk::kErrArg, "dst must not share memory with weights or calib"};
+  if (j.scales) {
+    const auto ss = span(j.scales, j.scales_len * 4);
+    if (overlap(ss, sw) || overlap(ss, sx) || overlap(ss, sd)) throw ArgError{qk::kErrArg, "scales must not share memory with the other buffers"};
+  }
+  return j;
+}
+
+template <bool kAwq>
+Napi::Value Calibrated(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    std::vector<Napi::Object> arrays;
+    CalibJob j = calib_args(info, kAwq, &arrays);
+    j.run();
+    if (!j.status.ok()) throw ArgError{j.status.code, j.status.message};
+    return Napi::Number::New(env, j.result);
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+class CalibWorker : public Napi::AsyncWorker {
+ public:
+  CalibWorker(Napi::Env env, CalibJob job, const std::vector<Napi::Object>& arrays)
+      : Napi::AsyncWorker(env, job.is_awq ? "qkernels.awqAsync" : "qkernels.gptqAsync"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        job_(std::move(job)) {
+    for (const Napi::Object& a : arrays) pins_.push_back(Napi::Persistent(a));
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { job_.run(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (job_.status.ok()) deferred_.Resolve(Napi::Number::New(env, job_.result));
+    else deferred_.Reject(make_error(env, job_.status.code, job_.status.message).Value());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  CalibJob job_;
+  std::vector<Napi::ObjectReference> pins_;
+};
+
+template <bool kAwq>
+Napi::Value CalibratedAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    std::vector<Napi::Object> arrays;
+    CalibJob j = calib_args(info, kAwq, &arrays);
+    auto* worker = new CalibWorker(env, std::move(j), arrays);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+// ---- end of calibrated quantization ----
 
 // misalignment(u8): the view's start address modulo 64, so that prepare()
 // can place its tiles on cache-line boundaries (V8 backing stores never move).
@@ -769,6 +952,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kvCreate", Napi::Function::New(env, KvCreate));
   exports.Set("llamaDecode", Napi::Function::New(env, LlamaDecode));
   exports.Set("llamaDecodeAsync", Napi::Function::New(env, LlamaDecodeAsync));
+  exports.Set("gptq", Napi::Function::New(env, Calibrated<false>));
+  exports.Set("gptqAsync", Napi::Function::New(env, CalibratedAsync<false>));
+  exports.Set("awq", Napi::Function::New(env, Calibrated<true>));
+  exports.Set("awqAsync", Napi::Function::New(env, CalibratedAsync<true>));
   return exports;
 }
 
