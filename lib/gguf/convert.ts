@@ -9,6 +9,10 @@ import { openGguf } from './reader';
 import { modelInfo, planQuantization, typeNameOf, visitOrder, type PlannedType, type QuantizeTarget } from './recipes';
 import { ggmlType, type GgufFile, type GgufTensor, type GgufTensorInput, type GgufValue } from './types';
 import { writeGguf } from './writer';
+import { calibrateLlama, type CalibratedTensors, type CalibrationMethod, type CalibrationProgress } from '../model/calibrate';
+import { readHparams } from '../model/config';
+import { Tokenizer } from '../model/tokenizer';
+import { loadWeights } from '../model/weights';
 
 export interface ConvertProgress {
   readonly tensorsDone: number;
@@ -21,8 +25,21 @@ export interface ConvertProgress {
   readonly name: string;
 }
 
+export interface CalibrationOptions {
+  method: CalibrationMethod;
+  /** calibration text, tokenized with the model's own tokenizer */
+  text: string;
+  /** calibration tokens to use at most (default 4096) */
+  tokens?: number;
+  /** tokens per sequence, BOS included where the vocabulary has one (default 512, at most the trained context) */
+  seqLen?: number;
+  onProgress?: (p: CalibrationProgress) => void;
+}
+
 export interface ConvertOptions {
   type: QuantizeTarget;
+  /** GPTQ or AWQ on this text instead of round-to-nearest, for llama models (same types, same file size) */
+  calibration?: CalibrationOptions;
   onProgress?: (p: ConvertProgress) => void;
   /** false: read the input instead of mapping it */
   mmap?: boolean;
@@ -122,6 +139,8 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
       if (t.cols % TYPES[to].blockSize !== 0) throw new QkError('ERR_QK_SHAPE', `tensor '${t.name}': rows of ${t.cols} cannot be ${to}`);
     }
 
+    const calibrated = opts.calibration ? await calibrate(f, plan.tensors.map((p) => p.ggmlType), opts.calibration) : null;
+
     const inputBytes = f.tensors.reduce((s, t) => s + t.bytes, 0);
     const outBytes = plan.tensors.map((p, i) => {
       const g = ggmlType(p.ggmlType)!;
@@ -138,6 +157,8 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
         shape: t.shape,
         data: () => {
           if (k + 1 < order.length) f.prefetch(f.tensors[order[k + 1]]);
+          const rep = calibrated?.get(t.name);
+          if (rep !== undefined) return replacement(t, plan.tensors[i], rep);
           return plan.tensors[i].convert && t.elements > 0 ? convertTensor(f, t, plan.tensors[i], inPath) : t.data;
         },
       };
@@ -185,4 +206,56 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
   } finally {
     f.close();
   }
+}
+
+function replacement(t: GgufTensor, p: PlannedType, rep: NonNullable<ReturnType<CalibratedTensors['get']>>): Uint8Array {
+  const to = ggmlType(p.ggmlType)!.weightType;
+  if (rep.type === 'norm') {
+    if (to === 'f32') return new Uint8Array(rep.values.buffer, rep.values.byteOffset, rep.values.byteLength);
+    if (to === 'f16' || to === 'bf16') return quantize(rep.values, 1, rep.values.length, to).data;
+    throw new QkError('ERR_QK_TYPE', `tensor '${t.name}': a rescaled norm cannot be stored as ${typeNameOf(p.ggmlType)}`);
+  }
+  if (rep.type !== to) throw new QkError('ERR_QK_TYPE', `tensor '${t.name}': calibration made ${rep.type}, the recipe wants ${typeNameOf(p.ggmlType)}`);
+  return rep.data;
+}
+
+async function calibrate(f: GgufFile, planned: readonly number[], c: CalibrationOptions): Promise<CalibratedTensors> {
+  if (c.method !== 'gptq' && c.method !== 'awq') throw new QkError('ERR_QK_ARG', `calibration method must be 'gptq' or 'awq'; got '${String(c.method)}'`);
+  const { weights, hparams } = loadWeights(f, readHparams(f.metadata));
+  const tok = Tokenizer.fromMetadata(f.metadata);
+  const limit = c.tokens ?? 4096;
+  if (!Number.isInteger(limit) || limit < 16) throw new QkError('ERR_QK_ARG', `calibration tokens must be an integer >= 16; got ${String(c.tokens)}`);
+  const ids = tok.tokenize(c.text, { addBos: false });
+  if (ids.length < 16) throw new QkError('ERR_QK_VALUE', `the calibration text is only ${ids.length} tokens; give at least 16`);
+  const bos = tok.bos;
+  let seqLen = Math.min(c.seqLen ?? 512, hparams.trainedContext, limit);
+  const body = bos === null ? seqLen : seqLen - 1;
+  const available = Math.min(ids.length, limit - (bos === null ? 0 : Math.ceil(limit / seqLen)));
+  let count = Math.floor(available / body);
+  let take = body;
+  if (count === 0) {
+    // shorter text than one sequence: one sequence of all of it
+    count = 1;
+    take = available;
+    seqLen = take + (bos === null ? 0 : 1);
+  }
+  const sequences: Int32Array[] = [];
+  for (let s = 0; s < count; s++) {
+    const seq = new Int32Array(seqLen);
+    let o = 0;
+    if (bos !== null) seq[o++] = bos;
+    for (let i = 0; i < take; i++) seq[o++] = ids[s * take + i];
+    sequences.push(seq);
+  }
+  const byName = new Map(f.tensors.map((t, i) => [t.name, planned[i]]));
+  return calibrateLlama(hparams, weights, sequences, {
+    method: c.method,
+    typeOf: (name) => {
+      const id = byName.get(name);
+      const wt = id === undefined ? null : ggmlType(id)?.weightType;
+      if (!wt) throw new QkError('ERR_QK_TYPE', `tensor '${name}' has no type qkernels can write in this recipe`);
+      return wt;
+    },
+    onProgress: c.onProgress,
+  });
 }
