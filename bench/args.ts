@@ -1,6 +1,6 @@
 // Command line of `npm run bench` / `qkernels bench`.
 
-export type SectionId = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G';
+export type SectionId = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | 'G' | 'H';
 
 export const SECTIONS: Record<SectionId, { name: string; aliases: string[]; title: string }> = {
   A: { name: 'roundtrip', aliases: ['quantize', 'quant'], title: 'A. Quantization round trip' },
@@ -10,7 +10,11 @@ export const SECTIONS: Record<SectionId, { name: string; aliases: string[]; titl
   E: { name: 'bandwidth', aliases: ['limit', 'memory', 'bw'], title: 'E. The limit: memory read bandwidth' },
   F: { name: 'async', aliases: ['eventloop', 'loop', 'matmulasync'], title: 'F. matmulAsync and the event loop' },
   G: { name: 'run', aliases: ['llamacpp', 'llama.cpp', 'e2e', 'runner'], title: 'G. Running a model: qkernels vs llama.cpp' },
+  H: { name: 'gptq', aliases: ['awq', 'calibrated'], title: 'H. GPTQ and AWQ on one layer (native)' },
 };
+
+/** Sections run only when --filter names them (not part of the default run's time budget). */
+export const OPT_IN: readonly SectionId[] = ['H'];
 
 export interface Args {
   quick: boolean;
@@ -35,6 +39,7 @@ export const USAGE = `usage: qkernels bench [options]     (npm run bench -- [opt
   --threads N        the "all threads" count (default: the physical cores); 1 is always measured too
   --filter LIST      only these sections, comma-separated letters or names:
                        A roundtrip   B matmul   C simd   D decode   E bandwidth   F async   G run
+                       H gptq (GPTQ and AWQ on a 4096x4096 layer; only when named here)
                      (E is measured anyway when B or D runs: their percentages need it)
   --json FILE        also write the JSON results to FILE
   --out DIR          where results.json, results.md and speedups.svg go (default: bench/results;
@@ -50,11 +55,11 @@ export function parseSections(spec: string): Set<SectionId> {
     for (const [id, s] of Object.entries(SECTIONS) as [SectionId, (typeof SECTIONS)[SectionId]][]) {
       if (w === id.toLowerCase() || w === s.name || s.aliases.includes(w)) found = id;
     }
-    if (!found && /^[a-g]+$/.test(w)) {
+    if (!found && /^[a-h]+$/.test(w)) {
       for (const ch of w) out.add(ch.toUpperCase() as SectionId);
       continue;
     }
-    if (!found) throw new Error(`--filter: unknown section '${raw}'; expected letters A-G or one of ${Object.values(SECTIONS).map((s) => s.name).join(', ')}`);
+    if (!found) throw new Error(`--filter: unknown section '${raw}'; expected letters A-H or one of ${Object.values(SECTIONS).map((s) => s.name).join(', ')}`);
     out.add(found);
   }
   if (out.size === 0) throw new Error('--filter: no section given');
@@ -66,7 +71,7 @@ export function parseArgs(argv: string[]): Args {
     quick: false,
     long: false,
     threads: null,
-    sections: new Set(Object.keys(SECTIONS) as SectionId[]),
+    sections: new Set((Object.keys(SECTIONS) as SectionId[]).filter((id) => !OPT_IN.includes(id))),
     json: null,
     out: null,
     progress: true,

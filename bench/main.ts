@@ -25,6 +25,7 @@ import { environmentLine, type BenchReport, type Environment } from './report/ty
 import { applyBandwidth, bandwidthSection, measureBandwidth } from './sections/bandwidth';
 import { runDecode, type DecodeRecord } from './sections/decode';
 import { runEventLoop, type LoopDelayRecord } from './sections/eventloop';
+import { runGptqSection } from './gptq';
 import { runMatmul, type MatmulRecord } from './sections/matmul';
 import { runRoundTrip } from './sections/roundtrip';
 import { runSimd, type SimdRecord } from './sections/simd';
@@ -42,6 +43,7 @@ const STAGE_SECONDS: Record<SectionId, [full: number, quick: number]> = {
   D: [110, 16],
   F: [7, 2],
   G: [300, 40],
+  H: [150, 10],
 };
 
 function wrap(text: string, width = 110): string {
@@ -88,7 +90,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const selected = args.sections;
   const native = info.name === 'native';
   const measureBw = native && (selected.has('E') || selected.has('B') || selected.has('D'));
-  const order: SectionId[] = ['E', 'A', 'B', 'C', 'D', 'F', 'G'];
+  const order: SectionId[] = ['E', 'A', 'B', 'C', 'D', 'F', 'G', 'H'];
   const stages: Stage[] = order
     .filter((id) => (id === 'E' ? measureBw : selected.has(id)))
     .map((id) => ({ id, weight: STAGE_SECONDS[id][args.quick ? 1 : 0] }));
@@ -193,6 +195,7 @@ export async function runBench(argv: string[]): Promise<number> {
   if (selected.has('F')) fRecords = (await section('F', () => runEventLoop(ctx)))?.records ?? [];
   dropOperands();
   if (selected.has('G')) gRecords = (await section('G', () => runVsLlama(ctx)))?.records ?? [];
+  if (selected.has('H')) await section('H', () => runGptqSection(ctx));
   if (measureBw) {
     bandwidthAt('E2', 'end');
     applyBandwidth(ctx, bRecords, dRecords);
