@@ -6,6 +6,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { QkError } from './errors';
 import { convertGguf, type ConvertProgress, type ConvertResult } from './gguf/convert';
+import type { CalibrationProgress } from './model/calibrate';
 import { humanBytes, inspectJson, inspectText } from './gguf/inspect';
 import { openGguf } from './gguf/reader';
 import { openSafetensors } from './safetensors';
@@ -34,7 +35,7 @@ metadata strings and the tensors (name, dtype, shape outermost first, bytes).
   --json   one JSON document instead (64-bit integers as decimal strings)
   --full   every array item (default: the first 8, or 64 in JSON)`;
 
-const HELP_QUANTIZE = `usage: qkernels quantize IN OUT --type TYPE [--threads N] [--quiet] [--progress] [--json]
+const HELP_QUANTIZE = `usage: qkernels quantize IN OUT --type TYPE [--method gptq|awq --calib TEXT_FILE] [--threads N] [--quiet] [--progress] [--json]
 
 Converts the tensors of IN (f32, f16, bf16 or already quantized) and writes
 OUT through a temporary file renamed into place, so a failed run leaves no
@@ -48,6 +49,12 @@ stay as they are.
                    ${targetNames().filter((t) => !(RECIPES as readonly string[]).includes(t)).join(', ')}
                  (rows not a multiple of a type's block fall back like llama.cpp:
                  q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, else f16)
+  --method M     gptq or awq instead of round-to-nearest (llama models): runs
+                 the model on --calib's text layer by layer and quantizes each
+                 linear layer on its own inputs; same types, same file size,
+                 a normal GGUF file (AWQ folds its scales into the norms)
+  --calib FILE   the calibration text (UTF-8), needed by --method
+  --calib-tokens N  calibration tokens to use at most (default 4096)
   --threads N    worker threads (default: all ${cpuCount()} of this machine)
   --quiet        no progress bar (shown on a terminal: tensors, bytes, ETA)
   --progress     the progress bar even when stderr is not a terminal
@@ -190,6 +197,14 @@ function progressLine(p: ConvertProgress): string {
     `elapsed ${duration(elapsed)}  ETA ${duration(eta)}`;
 }
 
+function calibrationLine(c: CalibrationProgress, elapsed: number): string {
+  const frac = c.layer / c.layers;
+  const width = 24;
+  const filled = Math.round(frac * width);
+  const eta = frac > 0 ? (elapsed / frac) * (1 - frac) : NaN;
+  return `calibrating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] layer ${c.layer + 1}/${c.layers} ${c.step}  elapsed ${duration(elapsed)}  ETA ${duration(eta)}`;
+}
+
 function summaryText(inPath: string, outPath: string, type: string, r: ConvertResult): string {
   const counts = new Map<string, number>();
   for (const t of r.tensors) counts.set(t.to, (counts.get(t.to) ?? 0) + 1);
@@ -206,8 +221,22 @@ function summaryText(inPath: string, outPath: string, type: string, r: ConvertRe
 }
 
 async function cmdQuantize(args: string[]): Promise<number> {
-  const p = parse(args, ['type', 'threads'], ['quiet', 'json', 'progress']);
+  const p = parse(args, ['type', 'threads', 'method', 'calib', 'calib-tokens'], ['quiet', 'json', 'progress']);
   if (p.flags.has('help')) return print(HELP_QUANTIZE);
+  const method = p.flags.get('method');
+  const calibFile = p.flags.get('calib');
+  if (method !== undefined && method !== 'gptq' && method !== 'awq') throw new UsageError(`--method must be gptq or awq; got '${String(method)}'`);
+  if (method !== undefined && typeof calibFile !== 'string') throw new UsageError(`--method ${method} needs --calib TEXT_FILE`);
+  if (method === undefined && (calibFile !== undefined || p.flags.has('calib-tokens'))) throw new UsageError('--calib and --calib-tokens go with --method gptq|awq');
+  const calibTokens = numberFlag(p, 'calib-tokens', true);
+  let calibText = '';
+  if (typeof calibFile === 'string') {
+    try {
+      calibText = fs.readFileSync(calibFile, 'utf8');
+    } catch (e) {
+      throw new UsageError(`cannot read --calib '${calibFile}': ${(e as Error).message}`);
+    }
+  }
   if (p.positional.length !== 2) throw new UsageError('quantize needs IN and OUT');
   const [inPath, outPath] = p.positional;
   const type = p.flags.get('type');
@@ -229,8 +258,26 @@ async function cmdQuantize(args: string[]): Promise<number> {
   // On a terminal the bar redraws in place; elsewhere (logs) it prints a line a second.
   const tty = process.stderr.isTTY === true;
   let last = 0;
+  const started = Date.now();
+  let lastCal = 0;
+  let lastLayer = -1;
   const result = await convertGguf(inPath, outPath, {
     type: target,
+    calibration: method === undefined ? undefined : {
+      method,
+      text: calibText,
+      tokens: calibTokens,
+      onProgress: bar
+        ? (c) => {
+            // every layer's start, and otherwise at most 10 (terminal) or 1 (log) lines a second
+            const now = Date.now();
+            if (now - lastCal < (tty ? 100 : 1000) && c.layer === lastLayer) return;
+            lastCal = now;
+            lastLayer = c.layer;
+            process.stderr.write(`${tty ? '\r' : ''}${calibrationLine(c, (now - started) / 1000)}${tty ? '\x1b[K' : '\n'}`);
+          }
+        : undefined,
+    },
     onProgress: bar
       ? (pr) => {
           const now = Date.now();
@@ -241,8 +288,10 @@ async function cmdQuantize(args: string[]): Promise<number> {
         }
       : undefined,
   });
-  if (p.flags.has('json')) process.stdout.write(JSON.stringify({ input: inPath, output: outPath, type: target, backend: backend().name, ...result }, null, 2) + '\n');
-  else process.stdout.write(summaryText(inPath, outPath, target, result) + '\n');
+  if (bar && method !== undefined && tty) process.stderr.write('\n');
+  const label = method === undefined ? target : `${target}, ${method}`;
+  if (p.flags.has('json')) process.stdout.write(JSON.stringify({ input: inPath, output: outPath, type: target, method: method ?? 'rtn', backend: backend().name, ...result }, null, 2) + '\n');
+  else process.stdout.write(summaryText(inPath, outPath, label, result) + '\n');
   return 0;
 }
 

@@ -195,6 +195,28 @@ describe('qkernels', () => {
     expect(j.err).toBe('');
   });
 
+  it('quantize --method gptq|awq: calibrated files of the recipe, a calibration progress line, and usage errors', async () => {
+    const model = path.join(tmp.dir, 'synthetic-f32.gguf');
+    await writeSyntheticLlama(model, { hidden: 128, layers: 2, heads: 4, kvHeads: 2, ffn: 256, vocab: 300, seed: 5 }, 'f32');
+    const calib = path.join(tmp.dir, 'calib.txt');
+    fs.writeFileSync(calib, 'the quick brown fox jumps over the lazy dog. '.repeat(40));
+    const plain = path.join(tmp.dir, 'plain-q4_0.gguf');
+    expect((await run('quantize', model, plain, '--type', 'q4_0')).code).toBe(0);
+    for (const method of ['gptq', 'awq']) {
+      const out = path.join(tmp.dir, `${method}-q4_0.gguf`);
+      const r = await run('quantize', model, out, '--type', 'q4_0', '--method', method, '--calib', calib, '--calib-tokens', '256', '--progress');
+      expect(r.code, r.err).toBe(0);
+      expect(r.out).toMatch(new RegExp(`quantized .* \\(q4_0, ${method}, general\\.file_type 2\\)`));
+      expect(r.err).toMatch(/calibrating \[[#.]+\] layer 2\/2 /);
+      expect(fs.statSync(out).size).toBe(fs.statSync(plain).size);
+    }
+    expect((await run('quantize', model, 'x.gguf', '--type', 'q4_0', '--method', 'gptq')).err).toMatch(/--method gptq needs --calib TEXT_FILE/);
+    expect((await run('quantize', model, 'x.gguf', '--type', 'q4_0', '--method', 'hqq', '--calib', calib)).err).toMatch(/--method must be gptq or awq/);
+    expect((await run('quantize', model, 'x.gguf', '--type', 'q4_0', '--calib', calib)).err).toMatch(/go with --method/);
+    expect((await run('quantize', model, 'x.gguf', '--type', 'q4_0', '--method', 'awq', '--calib', path.join(tmp.dir, 'none.txt'))).err).toMatch(/cannot read --calib/);
+    expect(fs.existsSync('x.gguf')).toBe(false);
+  });
+
   it('quantize: a failure leaves no output and says why', async () => {
     const out = path.join(tmp.dir, 'never.gguf');
     const r = await run('quantize', TV10, out, '--type', 'q4_k');
