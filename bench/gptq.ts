@@ -134,7 +134,9 @@ export function runGptqBench(a: Args, print: (s: string) => void = console.log, 
   if (a.awq) {
     print(`\nAWQ (20 exponents scored on min(n, 512) rows, clipping search)\n${'target'.padEnd(10)} threads   total`);
     for (const t of TARGETS) {
-      const dst = new Uint8Array(rows * (cols / TYPES[t.storage].blockSize) * TYPES[t.storage].blockBytes);
+      // AWQ's default int4 grid has zero points: stored as q8_0
+      const storage = t.type === -1 ? 'q8_0' : t.storage;
+      const dst = new Uint8Array(rows * (cols / TYPES[storage].blockSize) * TYPES[storage].blockBytes);
       const scales = new Float32Array(cols);
       for (const th of a.awqThreads ?? a.threads) {
         setThreads(th);

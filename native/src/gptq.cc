@@ -99,12 +99,23 @@ Status check_args(const char* what, const CalibParams& p, size_t weights_len, in
 namespace {
 
 constexpr int kMR = 4;     // micro-tile rows (of C)
-constexpr int kNR = 4;     // micro-tile columns
+constexpr int kNR = 8;     // micro-tile columns
 constexpr int64_t kKB = 256;  // depth of one packed panel
 constexpr int64_t kNB = 256;  // columns of one packed panel of B
 
+// On x86-64 Linux with GCC the micro-kernel is also compiled for AVX-512 and
+// AVX2 (target_clones: the loader picks the widest this CPU runs, so a build
+// still runs on any x86-64). Only the vector width differs: every element of
+// acc is the same sequence of multiplies and adds (-ffp-contract=off, no FMA),
+// so the clones give the same bits.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(QK_NO_TARGET_CLONES)
+#define QK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define QK_CLONES
+#endif
+
 // acc = sum_p a[p][0..MR) x b[p][0..NR) over packed panels; c += alpha * acc.
-inline void micro(int64_t K, const double* a, const double* b, double* c, int64_t ldc, double alpha, int mr, int nr) {
+QK_CLONES void micro(int64_t K, const double* a, const double* b, double* c, int64_t ldc, double alpha, int mr, int nr) {
   double acc[kMR][kNR];
   for (int i = 0; i < kMR; ++i)
     for (int j = 0; j < kNR; ++j) acc[i][j] = 0;
