@@ -115,7 +115,11 @@ describe.skipIf(impl.llama === null)('qkernels vs llama.cpp on the same file', (
   // these files in llama.cpp's default configuration); on the others the same
   // tokens up to a step where llama.cpp's own top two are within the logit
   // tolerance of each other (measured: gaps of 1.5e-4 to 2e-3 of the range).
-  const EXACT = new Set(['golden-q4_k_s', 'golden-f32', 'golden-q4_k-pure', 'golden-q8_0', 'synthetic-f32', 'synthetic-q8_0', 'synthetic-q4_k_m']);
+  // Which files meet a near-tie depends on the CPU llama.cpp runs on: its
+  // prebuilt backend picks AVX2 or AVX-512 kernels, which round differently;
+  // on a Zen 5 (AVX-512) golden-q4_k_s meets one at step 7 (a gap of 0.0070),
+  // so it takes the tie rule too.
+  const EXACT = new Set(['golden-f32', 'golden-q4_k-pure', 'golden-q8_0', 'synthetic-f32', 'synthetic-q8_0', 'synthetic-q4_k_m']);
   it.each(NAMES)('%s: the greedy continuation of 32 tokens', async (name) => {
     const file = files.get(name)!;
     const m = await loadModel(file);

@@ -31,7 +31,8 @@ export function int4Params(v: Float32Array, off: number, count: number, sym: boo
   }
   out.bits = f32ToF16Bits((hi - lo) / 15);
   out.scale = f16BitsToF32(out.bits);
-  out.zero = sym ? 8 : Math.min(15, Math.max(0, Math.round(-lo / out.scale)));
+  // a range too small for an fp16 scale rounds to scale 0: every level is 0 then, and so is the zero point
+  out.zero = sym ? 8 : out.scale > 0 ? Math.min(15, Math.max(0, Math.round(-lo / out.scale))) : 0;
   return out;
 }
 
