@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertGguf } from '../lib/gguf/convert';
 import { loadModel, openGguf, QkError } from '../lib/index';
 import { divergence, positionLogits, writeOutlierLlama } from './calib-model';
-import { closeOracle, oracleGreedy } from './oracle/llamacpp';
+import { closeOracle, oracleGreedy, oracleLastLogits } from './oracle/llamacpp';
 
 const CALIB = 'The quick brown fox jumps over the lazy dog while the cat sleeps. A model learns from text, and the text teaches it words. '.repeat(30);
 const HELD = 'Once upon a time, in a land of rivers and hills, a small robot counted the stars every night and wrote them in a book. '.repeat(2);
@@ -103,7 +103,22 @@ describe('quantize --method on a model', () => {
           ours.push(best);
           logits = await seq.evaluate([best]);
         }
-        expect(ours, m).toEqual(theirs);
+        // Greedy turns a rounding step at a near-tie into another token (see
+        // llamacpp-parity.test.ts): the same tokens up to a step, if any, where
+        // both choices are within 3% of the logit range of llama.cpp's top.
+        let same = 0;
+        while (same < 16 && ours[same] === theirs[same]) same++;
+        expect(same, `${m}: first steps agree`).toBeGreaterThanOrEqual(4);
+        if (same < 16) {
+          const at = await oracleLastLogits(files[m], [...prompt, ...theirs.slice(0, same)]);
+          let lo = Infinity;
+          let hi = -Infinity;
+          for (const v of at) {
+            lo = Math.min(lo, v);
+            hi = Math.max(hi, v);
+          }
+          expect(hi - at[ours[same]], `${m} step ${same}: llama.cpp ${theirs[same]}, qkernels ${ours[same]}`).toBeLessThan(0.03 * (hi - lo));
+        }
       } finally {
         model.close();
       }

@@ -108,27 +108,46 @@ export async function calibrateLlama(hp: LlamaHparams, w: ModelWeights, sequence
     const put = (key: keyof typeof W, m: QuantizedMatrix) => out.set(gguf[key], { type: m.type, data: m.data });
 
     if (opts.method === 'gptq') {
-      const quant = async (key: keyof typeof W, rows: number, cols: number, calib: Float32Array): Promise<QuantizedMatrix> => {
-        progress(l, gguf[key]);
-        const t = type[key];
-        const m = CALIBRATED.includes(t) ? (await gptqAsync(W[key], rows, cols, calib, { type: t as CalibratedType })).matrix : quantize(W[key], rows, cols, t);
-        put(key, m);
-        return m;
+      // Layers that read the same input and get the same type are one GPTQ
+      // call on their rows stacked: rows never interact in GPTQ (they share
+      // the Hessian only), so this is the same result for one Hessian and
+      // one factorization instead of three (q, k, v) or two (gate, up).
+      const quant = async (keys: (keyof typeof W)[], rowsOf: number[], cols: number, calib: Float32Array): Promise<QuantizedMatrix[]> => {
+        const result: QuantizedMatrix[] = new Array(keys.length);
+        const byType = new Map<WeightType, number[]>();
+        keys.forEach((k, i) => byType.set(type[k], [...(byType.get(type[k]) ?? []), i]));
+        for (const [t, members] of byType) {
+          progress(l, members.map((i) => gguf[keys[i]]).join('+'));
+          const total = members.reduce((a, i) => a + rowsOf[i], 0);
+          const stacked = new Float32Array(total * cols);
+          let o = 0;
+          for (const i of members) {
+            stacked.set(W[keys[i]], o);
+            o += rowsOf[i] * cols;
+          }
+          const m = CALIBRATED.includes(t) ? (await gptqAsync(stacked, total, cols, calib, { type: t as CalibratedType })).matrix : quantize(stacked, total, cols, t);
+          const rb = m.data.byteLength / total;
+          let r0 = 0;
+          for (const i of members) {
+            const part: QuantizedMatrix = Object.freeze({ type: m.type, rows: rowsOf[i], cols, data: m.data.subarray(r0 * rb, (r0 + rowsOf[i]) * rb) });
+            r0 += rowsOf[i];
+            put(keys[i], part);
+            result[i] = part;
+          }
+        }
+        return result;
       };
       const xn = normRows(x, L.attnNorm, n, H, hp.normEps);
-      const qm = await quant('q', qdim, H, xn);
-      const km = await quant('k', kvdim, H, xn);
-      const vm = await quant('v', kvdim, H, xn);
+      const [qm, km, vm] = await quant(['q', 'k', 'v'], [qdim, kvdim, kvdim], H, xn);
       progress(l, 'forward');
       const att = await attention(hp, await mm(qm, xn, n), await mm(km, xn, n), await mm(vm, xn, n), S, T, cs);
-      const om = await quant('o', H, qdim, att);
+      const [om] = await quant(['o'], [H], qdim, att);
       addInto(x, await mm(om, att, n));
       const hn = normRows(x, L.ffnNorm, n, H, hp.normEps);
-      const gm = await quant('gate', hp.ffn, H, hn);
-      const um = await quant('up', hp.ffn, H, hn);
+      const [gm, um] = await quant(['gate', 'up'], [hp.ffn, hp.ffn], H, hn);
       progress(l, 'forward');
       const act = swiglu(await mm(gm, hn, n), await mm(um, hn, n));
-      const dm = await quant('down', H, hp.ffn, act);
+      const [dm] = await quant(['down'], [H], hp.ffn, act);
       addInto(x, await mm(dm, act, n));
       continue;
     }
