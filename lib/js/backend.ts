@@ -62,7 +62,8 @@ function matmulRows(type: WeightType, wb: Uint8Array, rows: number, cols: number
   for (let i = 0; i < m; i++) {
     const yo = i * rows + n0;
     for (let n = 0; n < count; n++) {
-      out[yo + n] = act ? kern.dotQ8(wb, n * rb, act, i * ab, cols) : kern.dotF32(wb, n * rb, x, i * cols, cols);
+      if (act) kern.dotQ8Into(wb, n * rb, act, i * ab, cols, out, yo + n);
+      else kern.dotF32Into(wb, n * rb, x, i * cols, cols, out, yo + n);
     }
   }
 }

@@ -35,7 +35,7 @@ export function dequantizeRowF32(src: Uint8Array, srcOff: number, dst: Float32Ar
 // the two agree bit for bit), and an error that grows with k/32, not k.
 const CHUNK = 32;
 
-export function dotF32F32(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32F32(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let c = 0; c < k; c += CHUNK) {
     const e = Math.min(k, c + CHUNK);
@@ -43,7 +43,7 @@ export function dotF32F32(w: Uint8Array, wOff: number, x: Float32Array, xOff: nu
     for (let i = c; i < e; i++) s = Math.fround(s + Math.fround(readF32(w, wOff + 4 * i) * x[xOff + i]));
     acc = Math.fround(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---- f16 ----
@@ -63,7 +63,7 @@ export function dequantizeRowF16(src: Uint8Array, srcOff: number, dst: Float32Ar
   }
 }
 
-export function dotF32F16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32F16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let c = 0; c < k; c += CHUNK) {
     const e = Math.min(k, c + CHUNK);
@@ -74,7 +74,7 @@ export function dotF32F16(w: Uint8Array, wOff: number, x: Float32Array, xOff: nu
     }
     acc = Math.fround(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---- bf16 ----
@@ -94,7 +94,7 @@ export function dequantizeRowBF16(src: Uint8Array, srcOff: number, dst: Float32A
   }
 }
 
-export function dotF32BF16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32BF16(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let c = 0; c < k; c += CHUNK) {
     const e = Math.min(k, c + CHUNK);
@@ -105,7 +105,7 @@ export function dotF32BF16(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     }
     acc = Math.fround(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export const dotQ8Float = notQ8 as (w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number) => number;
+export const dotQ8Float = notQ8 as (w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, o: number) => void;

@@ -230,7 +230,7 @@ export function dequantizeRowQ4_K(src: Uint8Array, srcOff: number, dst: Float32A
   }
 }
 
-export function dotF32Q4_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q4_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 144;
@@ -249,7 +249,7 @@ export function dotF32Q4_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
       acc = fr(acc + s);
     }
   }
-  return acc;
+  out[at] = acc;
 }
 
 /** Exact integer cores of one Q4_K x Q8_K super-block pair; B is left in coreB. */
@@ -277,7 +277,7 @@ function bsum(a: Uint8Array, ao: number, g: number): number {
   return ((a[p] | (a[p + 1] << 8)) << 16) >> 16;
 }
 
-export function dotQ8Q4_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q4_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 144;
@@ -287,7 +287,7 @@ export function dotQ8Q4_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     acc = fr(acc + fr(fr(getF16(w, o) * dy) * A));
     acc = fr(acc - fr(fr(getF16(w, o + 2) * dy) * coreB));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- q5_k
@@ -332,7 +332,7 @@ export function dequantizeRowQ5_K(src: Uint8Array, srcOff: number, dst: Float32A
   }
 }
 
-export function dotF32Q5_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q5_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 176;
@@ -354,7 +354,7 @@ export function dotF32Q5_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
       acc = fr(acc + s);
     }
   }
-  return acc;
+  out[at] = acc;
 }
 
 function coreQ5K(w: Uint8Array, o: number, a: Uint8Array, ao: number): number {
@@ -374,7 +374,7 @@ function coreQ5K(w: Uint8Array, o: number, a: Uint8Array, ao: number): number {
   return A;
 }
 
-export function dotQ8Q5_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q5_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 176;
@@ -384,7 +384,7 @@ export function dotQ8Q5_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     acc = fr(acc + fr(fr(getF16(w, o) * dy) * A));
     acc = fr(acc - fr(fr(getF16(w, o + 2) * dy) * coreB));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- q6_k
@@ -470,7 +470,7 @@ export function dequantizeRowQ6_K(src: Uint8Array, srcOff: number, dst: Float32A
   }
 }
 
-export function dotF32Q6_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q6_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 210;
@@ -489,7 +489,7 @@ export function dotF32Q6_K(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
       acc = fr(acc + s);
     }
   }
-  return acc;
+  out[at] = acc;
 }
 
 function coreQ6K(w: Uint8Array, o: number, a: Uint8Array, ao: number): number {
@@ -505,7 +505,7 @@ function coreQ6K(w: Uint8Array, o: number, a: Uint8Array, ao: number): number {
   return A;
 }
 
-export function dotQ8Q6_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q6_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK_K; b++) {
     const o = wOff + b * 210;
@@ -513,7 +513,7 @@ export function dotQ8Q6_K(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     const A = coreQ6K(w, o, a, ao);
     acc = fr(acc + fr(fr(getF16(w, o + 208) * readF32(a, ao)) * A));
   }
-  return acc;
+  out[at] = acc;
 }
 
 /** Exact integer cores (A, and B for q4_k/q5_k; B = 0 for q6_k) of the weight super-block at wOff and the q8_k block at aOff (for tests). */

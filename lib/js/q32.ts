@@ -95,7 +95,7 @@ export function sumQ4_0Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: nu
   return s;
 }
 
-export function dotF32Q4_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q4_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 18;
@@ -106,10 +106,10 @@ export function dotF32Q4_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     for (let j = 0; j < 16; j++) s = fr(s + fr(fr(((w[o + 2 + j] >> 4) - 8) * d) * x[xb + 16 + j]));
     acc = fr(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export function dotQ8Q4_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q4_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 18;
@@ -117,7 +117,7 @@ export function dotQ8Q4_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     const s = sumQ4_0Q8_0(w, o, a, ao);
     acc = fr(acc + fr(fr(getF16(w, o) * getF16(a, ao)) * s));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- q4_1
@@ -170,7 +170,7 @@ export function sumQ4_1Q8_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: nu
   return s;
 }
 
-export function dotF32Q4_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q4_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 20;
@@ -182,10 +182,10 @@ export function dotF32Q4_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     for (let j = 0; j < 16; j++) s = fr(s + fr(fr(fr((w[o + 4 + j] >> 4) * d) + m) * x[xb + 16 + j]));
     acc = fr(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export function dotQ8Q4_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q4_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 20;
@@ -194,7 +194,7 @@ export function dotQ8Q4_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     acc = fr(acc + fr(fr(getF16(w, o) * getF16(a, ao)) * s));
     acc = fr(acc + fr(getF16(w, o + 2) * getF16(a, ao + 2)));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- q8_0 weights
@@ -231,7 +231,7 @@ export function sumQ8_0Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: nu
   return s;
 }
 
-export function dotF32Q8_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q8_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 34;
@@ -241,10 +241,10 @@ export function dotF32Q8_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     for (let i = 0; i < QK; i++) s = fr(s + fr(fr(i8(w[o + 2 + i]) * d) * x[xb + i]));
     acc = fr(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export function dotQ8Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 34;
@@ -252,7 +252,7 @@ export function dotQ8Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     const s = sumQ8_0Q8_0(w, o, a, ao);
     acc = fr(acc + fr(fr(getF16(w, o) * getF16(a, ao)) * s));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- activations

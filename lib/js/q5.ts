@@ -77,7 +77,7 @@ export function sumQ5_0Q8_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: nu
   return s;
 }
 
-export function dotF32Q5_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q5_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 22;
@@ -87,10 +87,10 @@ export function dotF32Q5_0(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     for (let e = 0; e < QK; e++) s = fr(s + fr(fr((level5(w, o + 2, o + 6, e) - 16) * d) * x[xb + e]));
     acc = fr(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export function dotQ8Q5_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q5_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 22;
@@ -98,7 +98,7 @@ export function dotQ8Q5_0(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     const s = sumQ5_0Q8_0(w, o, a, ao);
     acc = fr(acc + fr(fr(getF16(w, o) * getF16(a, ao)) * s));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- q5_1
@@ -141,7 +141,7 @@ export function sumQ5_1Q8_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: nu
   return s;
 }
 
-export function dotF32Q5_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number): number {
+export function dotF32Q5_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 24;
@@ -152,10 +152,10 @@ export function dotF32Q5_1(w: Uint8Array, wOff: number, x: Float32Array, xOff: n
     for (let e = 0; e < QK; e++) s = fr(s + fr(fr(fr(level5(w, o + 4, o + 8, e) * d) + m) * x[xb + e]));
     acc = fr(acc + s);
   }
-  return acc;
+  out[at] = acc;
 }
 
-export function dotQ8Q5_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number): number {
+export function dotQ8Q5_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: number, k: number, out: Float32Array, at: number): void {
   let acc = 0;
   for (let b = 0; b < k / QK; b++) {
     const o = wOff + b * 24;
@@ -164,7 +164,7 @@ export function dotQ8Q5_1(w: Uint8Array, wOff: number, a: Uint8Array, aOff: numb
     acc = fr(acc + fr(fr(getF16(w, o) * getF16(a, ao)) * s));
     acc = fr(acc + fr(getF16(w, o + 2) * getF16(a, ao + 2)));
   }
-  return acc;
+  out[at] = acc;
 }
 
 // ---------------------------------------------------------------- importance-weighted
