@@ -160,9 +160,13 @@ class Tensor implements GgufTensor {
   readonly bytes: number;
   readonly rows: number;
   readonly cols: number;
-  // Weak so that a read file's tensor is not kept in memory by the file object.
-  private dataRef: WeakRef<Uint8Array> | null = null;
-  private matrixRef: WeakRef<QuantizedMatrix> | null = null;
+  // A mapped file's view is kept (a window on the mapping: it holds no
+  // memory, and close() detaches it). A read file's bytes are not: the file
+  // object must not keep a copy of every tensor read, so each access reads
+  // again. (Not WeakRefs: V8 keeps a WeakRef's target alive until the current
+  // job ends, so a synchronous loop over files kept every tensor it touched.)
+  private cachedData: Uint8Array | null = null;
+  private cachedMatrix: QuantizedMatrix | null = null;
 
   constructor(
     private readonly src: ByteSource,
@@ -182,10 +186,10 @@ class Tensor implements GgufTensor {
   }
 
   get data(): Uint8Array {
-    const cached = this.dataRef?.deref();
-    if (cached && cached.byteLength === this.bytes) return cached;
+    const cached = this.cachedData;
+    if (cached !== null && cached.byteLength === this.bytes) return cached;
     const d = this.src.read(this.offset, this.bytes);
-    this.dataRef = new WeakRef(d);
+    if (this.src.mode === 'mmap') this.cachedData = d;
     return d;
   }
 
@@ -195,10 +199,10 @@ class Tensor implements GgufTensor {
 
   get matrix(): QuantizedMatrix | null {
     if (this.type === null || this.cols === 0) return null;
-    const cached = this.matrixRef?.deref();
-    if (cached && cached.data.byteLength === this.bytes) return cached;
+    const cached = this.cachedMatrix;
+    if (cached !== null && cached.data.byteLength === this.bytes) return cached;
     const m: QuantizedMatrix = Object.freeze({ type: this.type, rows: this.rows, cols: this.cols, data: this.data });
-    this.matrixRef = new WeakRef(m);
+    if (this.src.mode === 'mmap') this.cachedMatrix = m;
     return m;
   }
 

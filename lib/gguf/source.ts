@@ -21,7 +21,8 @@ export interface ByteSource {
 interface MapAddon {
   mapFile(path: string): [object, number];
   mappedView(handle: object, offset: number, length: number): ArrayBuffer | null;
-  unmapFile(handle: object, views: ArrayBuffer[]): void;
+  /** detaches every view still alive, then unmaps */
+  unmapFile(handle: object): void;
   adviseMapped(handle: object, offset: number, length: number, willNeed: boolean): void;
 }
 
@@ -58,9 +59,6 @@ const COPY_CHUNK = 1 << 30;
 class MappedSource implements ByteSource {
   readonly mode = 'mmap' as const;
   private closed = false;
-  // Every view handed out, so close() can detach those still alive.
-  private views: WeakRef<ArrayBuffer>[] = [];
-  private pruneAt = 64;
   constructor(
     private readonly path: string,
     private readonly a: MapAddon,
@@ -71,11 +69,6 @@ class MappedSource implements ByteSource {
   private view(offset: number, length: number): ArrayBuffer {
     const ab = this.a.mappedView(this.handle, offset, length);
     if (ab === null) throw new QkError('ERR_QK_BACKEND', `${this.path}: this runtime no longer allows external buffers`);
-    if (this.views.length >= this.pruneAt) {
-      this.views = this.views.filter((r) => r.deref() !== undefined);
-      this.pruneAt = Math.max(64, this.views.length * 2);
-    }
-    this.views.push(new WeakRef(ab));
     return ab;
   }
 
@@ -101,14 +94,9 @@ class MappedSource implements ByteSource {
   }
   close(): void {
     if (this.closed) return;
-    const alive: ArrayBuffer[] = [];
-    for (const r of this.views) {
-      const ab = r.deref();
-      if (ab) alive.push(ab);
-    }
-    this.a.unmapFile(this.handle, alive);
+    // the addon tracks the views itself and detaches those still alive
+    this.a.unmapFile(this.handle);
     this.closed = true;
-    this.views = [];
   }
 }
 
@@ -191,7 +179,7 @@ export function openSource(path: string, mmap: boolean): ByteSource {
     }
     // Where external buffers are forbidden (Electron) the file is read instead.
     if (size === 0 || a.mappedView(handle, 0, 1) !== null) return new MappedSource(path, a, handle, size);
-    a.unmapFile(handle, []);
+    a.unmapFile(handle);
   }
   let fd: number;
   try {

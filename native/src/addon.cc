@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -510,10 +511,22 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 // and every view are collected, or at once by unmapFile(handle, views), which
 // first detaches the views still alive so none can reach unmapped memory.
 
+struct MappedViewRecord;
+
 struct SharedMapping {
   qk::MappedFile file;
   int64_t reported = 0;  // bytes reported to V8 via AdjustExternalMemory
   int refs = 0;          // the handle's finalizer and one per view
+  // Every view not yet collected, each with a weak reference, so that
+  // unmapFile can detach the live ones. (Kept here, not as JS WeakRefs:
+  // V8 holds a WeakRef's target until the current job ends, so a synchronous
+  // open/close loop kept every view of every file alive.)
+  std::unordered_set<MappedViewRecord*> views;
+};
+
+struct MappedViewRecord {
+  SharedMapping* mapping;
+  napi_ref ref = nullptr;  // weak (count 0): empty once the view is collected
 };
 
 void release_mapping(Napi::Env env, SharedMapping* m) {
@@ -531,7 +544,12 @@ void drop_mapping_ref(Napi::Env env, SharedMapping* m) {
 }
 
 void finalize_mapped_view(napi_env env, void* /*data*/, void* hint) {
-  drop_mapping_ref(Napi::Env(env), static_cast<SharedMapping*>(hint));
+  auto* rec = static_cast<MappedViewRecord*>(hint);
+  SharedMapping* m = rec->mapping;
+  m->views.erase(rec);
+  if (rec->ref != nullptr) napi_delete_reference(env, rec->ref);
+  delete rec;
+  drop_mapping_ref(Napi::Env(env), m);
 }
 
 SharedMapping* mapping_arg(const Napi::CallbackInfo& info, size_t i) {
@@ -578,14 +596,18 @@ Napi::Value MappedView(const Napi::CallbackInfo& info) {
     }
     if (length == 0) return Napi::ArrayBuffer::New(env, 0);
     napi_value buffer;
+    auto* rec = new MappedViewRecord{m};
     const napi_status st = napi_create_external_arraybuffer(env, m->file.data() + offset, static_cast<size_t>(length),
-                                                            finalize_mapped_view, m, &buffer);
-    if (st == napi_no_external_buffers_allowed) return env.Null();
+                                                            finalize_mapped_view, rec, &buffer);
     if (st != napi_ok) {
+      delete rec;
+      if (st == napi_no_external_buffers_allowed) return env.Null();
       if (env.IsExceptionPending()) env.GetAndClearPendingException();
       throw ArgError{qk::kErrLength, "cannot make an ArrayBuffer of " + std::to_string(length) + " bytes over the mapping (napi status " + std::to_string(st) + ")"};
     }
     m->refs += 1;
+    m->views.insert(rec);
+    if (napi_create_reference(env, buffer, 0, &rec->ref) != napi_ok) rec->ref = nullptr;
     return Napi::Value(env, buffer);
   } catch (const ArgError& e) {
     make_error(env, e.code, e.message).ThrowAsJavaScriptException();
@@ -593,34 +615,30 @@ Napi::Value MappedView(const Napi::CallbackInfo& info) {
   }
 }
 
-// unmapFile(handle, views: ArrayBuffer[]): detaches each view (every typed array
-// on it then has length 0), then unmaps. If a view cannot be detached the
-// mapping stays, since something could still read through it.
+// unmapFile(handle): detaches every view still alive (every typed array on it
+// then has length 0), then unmaps. If a view cannot be detached the mapping
+// stays, since something could still read through it.
 Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     SharedMapping* m = mapping_arg(info, 0);
     if (!m->file.mapped()) return env.Undefined();
-    if (info.Length() < 2 || !info[1].IsArray()) throw ArgError{qk::kErrArg, "views must be an array of the mapping's ArrayBuffers"};
-    Napi::Array views = info[1].As<Napi::Array>();
-    const uint8_t* begin = m->file.data();
-    const uint8_t* end = begin + m->file.size();
-    for (uint32_t i = 0; i < views.Length(); ++i) {
-      Napi::Value v = views.Get(i);
-      if (!v.IsArrayBuffer()) throw ArgError{qk::kErrArg, "views must hold only ArrayBuffers"};
-      Napi::ArrayBuffer ab = v.As<Napi::ArrayBuffer>();
-      if (ab.IsDetached() || ab.ByteLength() == 0) continue;
-      const uint8_t* p = static_cast<const uint8_t*>(ab.Data());
-      if (p < begin || p >= end) throw ArgError{qk::kErrArg, "a view is not an ArrayBuffer of this mapping"};
-      ab.Detach();
+    for (MappedViewRecord* rec : m->views) {
+      if (rec->ref == nullptr) throw ArgError{qk::kErrArg, "a view of the mapping cannot be tracked, so the mapping stays"};
+      napi_value v = nullptr;
+      if (napi_get_reference_value(env, rec->ref, &v) != napi_ok || v == nullptr) continue;  // collected
+      bool detached = false;
+      napi_is_detached_arraybuffer(env, v, &detached);
+      if (detached) continue;
+      if (napi_detach_arraybuffer(env, v) != napi_ok) {
+        if (env.IsExceptionPending()) env.GetAndClearPendingException();
+        throw ArgError{qk::kErrArg, "cannot detach a view of the mapping, so it stays mapped"};
+      }
     }
     release_mapping(env, m);
     return env.Undefined();
   } catch (const ArgError& e) {
     make_error(env, e.code, e.message).ThrowAsJavaScriptException();
-    return env.Undefined();
-  } catch (const Napi::Error& e) {
-    make_error(env, qk::kErrArg, std::string("cannot detach a view of the mapping: ") + e.Message()).ThrowAsJavaScriptException();
     return env.Undefined();
   }
 }
