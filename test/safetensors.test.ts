@@ -359,7 +359,7 @@ describe('mutated files: a consistent parse or a QkError, nothing else', () => {
           }
         }
       }),
-      { seed: 0x5afe7e45, numRuns: 400 },
+      { seed: 0x5afe7e45, numRuns: Number(process.env.QKERNELS_FUZZ_RUNS ?? 400) },
     );
     // Both outcomes happen: the mutations are neither all harmless nor all fatal.
     expect(seen.parsed).toBeGreaterThan(0);
