@@ -42,13 +42,13 @@ echo "$ROOT/build-pack/$(basename "$TGZ")" >build-pack/tarball
 
 echo "== tarball contents ($(basename "$TGZ"), $(($(wc -c <"$TGZ") / 1024)) KiB)"
 tar -tzf "$TGZ" | sort >"$TMP/files"
-bad=$(grep -v -E '^package/(package\.json|README\.md|LICENSE[^/]*|binding\.gyp|native/sources\.txt|native/src/[^/]+\.(cc|h)|dist/(lib|bench)/.+\.(js|d\.ts)|prebuilds/[a-z0-9]+-[a-z0-9]+/[^/]+\.node)$' "$TMP/files" || true)
+bad=$(grep -v -E '^package/(package\.json|README\.md|LICENSE[^/]*|binding\.gyp|native/sources\.txt|native/src/[^/]+\.(cc|h)|dist/(lib|bench)/.+\.(m?js|d\.m?ts)|prebuilds/[a-z0-9]+-[a-z0-9]+/[^/]+\.node)$' "$TMP/files" || true)
 if [ -n "$bad" ]; then
   echo "test-pack: the tarball ships files it must not:" >&2
   echo "$bad" >&2
   exit 1
 fi
-need=(package/package.json package/binding.gyp package/native/sources.txt package/dist/lib/index.js package/dist/lib/index.d.ts)
+need=(package/package.json package/binding.gyp package/native/sources.txt package/dist/lib/index.js package/dist/lib/index.d.ts package/dist/lib/index.mjs package/dist/lib/index.d.mts)
 while read -r f; do [ -n "$f" ] && need+=("package/$f"); done <native/sources.txt
 for p in prebuilds/*/*.node; do need+=("package/$p"); done
 for f in "${need[@]}"; do
