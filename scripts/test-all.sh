@@ -2,6 +2,8 @@
 # The whole test suite, as `npm test` runs it:
 #   1. vitest: API, parity native-vs-TypeScript on every ISA, golden files, errors, GC,
 #      CPU dispatch (ISA forcing, /proc/cpuinfo, older CPUs under qemu-x86_64);
+#      then the type tests (test/types, vitest --typecheck) and the package lint
+#      (scripts/pack-lint.sh: publint and @arethetypeswrong/cli on the packed tarball);
 #   2. the C++ kernel parity test on this CPU;
 #   3. the NEON kernels under qemu-aarch64, when the cross toolchain is here or CI=true
 #      (then scripts/test-arm64.sh installs it from Debian's packages);
@@ -39,6 +41,10 @@ fi
 
 step "vitest"
 npx vitest run
+step "type tests of the public API (vitest --typecheck)"
+npm run --silent test:types
+step "package lint: publint and attw on the npm pack tarball"
+npm run --silent test:pack-lint
 step "native kernel parity ($(uname -m))"
 bash scripts/test-native.sh
 if $cross; then
