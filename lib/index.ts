@@ -273,6 +273,7 @@ export { loadModel, Model, Sequence } from './model/model';
 export type {
   LoadModelOptions, GenerateOptions, GeneratedPiece, FinishReason, GenerationResult, Completion, SequenceOptions, StepRow,
 } from './model/model';
+export type { LlamaHparams } from './model/config';
 export { Tokenizer } from './model/tokenizer';
 export type { TokenizeOptions, DetokenizeOptions, Decoder } from './model/tokenizer';
 export { Sampler } from './model/sampler';
