@@ -289,6 +289,7 @@ async function cmdQuantize(args: string[]): Promise<number> {
       : undefined,
   });
   if (bar && method !== undefined && tty) process.stderr.write('\n');
+  for (const f of result.staleRemoved) process.stderr.write(`qkernels quantize: removed a stale temporary file ${f} (its process was gone)\n`);
   const label = method === undefined ? target : `${target}, ${method}`;
   if (p.flags.has('json')) process.stdout.write(JSON.stringify({ input: inPath, output: outPath, type: target, method: method ?? 'rtn', backend: backend().name, ...result }, null, 2) + '\n');
   else process.stdout.write(summaryText(inPath, outPath, label, result) + '\n');

@@ -18,7 +18,7 @@ describe('writeGguf', () => {
     const tv = openGguf(TV10, { mmap: false });
     const p = out();
     const r = await writeGguf(p, { metadata: tv.typedMetadata, tensors: tv.tensors });
-    expect(r).toEqual({ path: p, bytes: 416, tensors: 2 });
+    expect(r).toEqual({ path: p, bytes: 416, tensors: 2, staleRemoved: [] });
     expect(Buffer.compare(fs.readFileSync(p), fs.readFileSync(TV10))).toBe(0);
     tv.close();
   });

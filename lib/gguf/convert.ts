@@ -66,6 +66,8 @@ export interface ConvertResult {
   readonly bitsPerWeightAfter: number;
   readonly seconds: number;
   readonly tensors: readonly ConvertedTensor[];
+  /** temporary files of killed earlier runs to the same output, removed */
+  readonly staleRemoved: readonly string[];
 }
 
 const SPLIT_KEYS = ['split.no', 'split.count', 'split.tensors.count'];
@@ -159,7 +161,12 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
           if (k + 1 < order.length) f.prefetch(f.tensors[order[k + 1]]);
           const rep = calibrated?.get(t.name);
           if (rep !== undefined) return replacement(t, plan.tensors[i], rep);
-          return plan.tensors[i].convert && t.elements > 0 ? convertTensor(f, t, plan.tensors[i], inPath) : t.data;
+          if (plan.tensors[i].convert && t.elements > 0) {
+            const converted = convertTensor(f, t, plan.tensors[i], inPath);
+            f.checkIntact();
+            return converted;
+          }
+          return t.data;
         },
       };
     });
@@ -170,6 +177,8 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
       tensors: inputs,
       onProgress: (w) => {
         const i = order[w.tensorsDone - 1];
+        // A tensor copied as is was read while being written: check it arrived whole.
+        f.checkIntact();
         // The input's pages for this tensor are no longer needed: keep the resident set small.
         f.evict(f.tensors[i]);
         inputDone += f.tensors[i].bytes;
@@ -187,6 +196,7 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
       fileType: plan.fileType,
       inputFileBytes: f.fileSize,
       outputFileBytes: written.bytes,
+      staleRemoved: written.staleRemoved,
       elements,
       tensorBytesBefore: inputBytes,
       tensorBytesAfter: after,

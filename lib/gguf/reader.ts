@@ -256,6 +256,9 @@ class File implements GgufFile {
     const a = Math.max(0, Math.min(start, t.bytes)), b = Math.max(a, Math.min(end, t.bytes));
     this.src.evict(t.offset + a, b - a);
   }
+  checkIntact(): void {
+    this.src.checkIntact();
+  }
   close(): void {
     this.src.close();
   }
@@ -271,7 +274,9 @@ export function openGguf(path: string, opts?: OpenGgufOptions): GgufFile {
   if (typeof path !== 'string' || path.length === 0) throw new QkError('ERR_QK_ARG', `path must be a non-empty string; got ${typeof path}`);
   const src = openSource(path, opts?.mmap !== false);
   try {
-    return new File(path, src, parseGguf(src, path));
+    const f = new File(path, src, parseGguf(src, path));
+    src.checkIntact();
+    return f;
   } catch (e) {
     src.close();
     if (e instanceof QkError) throw e;

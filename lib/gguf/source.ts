@@ -15,6 +15,8 @@ export interface ByteSource {
   readInto(offset: number, length: number, into: Uint8Array): Uint8Array;
   prefetch(offset: number, length: number): void;
   evict(offset: number, length: number): void;
+  /** Throws a QkError if the file shrank under its mapping since it was opened (reads past the new end gave zeros). */
+  checkIntact(): void;
   close(): void;
 }
 
@@ -24,6 +26,7 @@ interface MapAddon {
   /** detaches every view still alive, then unmaps */
   unmapFile(handle: object): void;
   adviseMapped(handle: object, offset: number, length: number, willNeed: boolean): void;
+  mappingFaulted(handle: object): boolean;
 }
 
 let addon: MapAddon | null | undefined;
@@ -36,7 +39,7 @@ function mapAddon(): MapAddon | null {
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const a = (require('node-gyp-build') as (dir: string) => Partial<MapAddon>)(packageRoot());
-    if (['mapFile', 'mappedView', 'unmapFile', 'adviseMapped'].every((f) => typeof a[f as keyof MapAddon] === 'function')) addon = a as MapAddon;
+    if (['mapFile', 'mappedView', 'unmapFile', 'adviseMapped', 'mappingFaulted'].every((f) => typeof a[f as keyof MapAddon] === 'function')) addon = a as MapAddon;
   } catch {
     // No native build here: the file is read instead.
   }
@@ -91,6 +94,11 @@ class MappedSource implements ByteSource {
   }
   evict(offset: number, length: number): void {
     if (!this.closed && length > 0) this.a.adviseMapped(this.handle, offset, length, false);
+  }
+  checkIntact(): void {
+    if (!this.closed && this.a.mappingFaulted(this.handle)) {
+      throw new QkError('ERR_QK_LENGTH', `${this.path} shrank while mapped (another process truncated or rewrote it): reads past its new end gave zeros, so nothing read from it can be trusted; reopen it`);
+    }
   }
   close(): void {
     if (this.closed) return;
@@ -147,6 +155,8 @@ class FileSource implements ByteSource {
   }
   prefetch(): void {}
   evict(): void {}
+  // a read file's short reads already fail (readInto)
+  checkIntact(): void {}
   close(): void {
     if (!this.state.open) return;
     this.state.open = false;

@@ -160,6 +160,13 @@ export interface GgufFile {
    */
   prefetch(t: GgufTensor): void;
   evict(t: GgufTensor, start?: number, end?: number): void;
+  /**
+   * Throws a QkError if a mapped file shrank under its mapping (another
+   * process truncated or rewrote it in place). Reads past the new end do not
+   * kill the process with SIGBUS: they read zeros, and this is how to know.
+   * Model and quantize call it after every step; a read file never needs it.
+   */
+  checkIntact(): void;
   /** Unmaps the file (every view then has length 0) or closes the descriptor. Idempotent. */
   close(): void;
 }
@@ -207,4 +214,6 @@ export interface WriteGgufResult {
   readonly path: string;
   readonly bytes: number;
   readonly tensors: number;
+  /** temporary files of earlier writes to this path whose process is gone (killed mid-write), removed first */
+  readonly staleRemoved: readonly string[];
 }

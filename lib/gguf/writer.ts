@@ -178,6 +178,46 @@ function track(tmp: string): void {
   pending.add(tmp);
 }
 
+/**
+ * Removes the temporary files that earlier writes to `path` left when their
+ * process was killed (SIGKILL, a crash, power loss): `.<name>.<pid>.<random>.tmp`
+ * beside it, whose pid is no longer running. Returns what it removed.
+ */
+function removeStaleTemps(path: string): string[] {
+  const dir = nodePath.dirname(path);
+  const prefix = `.${nodePath.basename(path)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (!n.startsWith(prefix) || !n.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[a-z0-9]+\.tmp$/.exec(n.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || alive(pid)) continue;
+    try {
+      fs.unlinkSync(nodePath.join(dir, n));
+      removed.push(nodePath.join(dir, n));
+    } catch {
+      /* gone already, or not ours to remove */
+    }
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 function tempPathFor(path: string): string {
   const dir = nodePath.dirname(path);
   const base = nodePath.basename(path);
@@ -209,6 +249,7 @@ export async function writeGguf(path: string, opts: WriteGgufOptions): Promise<W
   const total = header.byteLength + rel;
   const zeros = new Uint8Array(alignment);
 
+  const staleRemoved = removeStaleTemps(path);
   const tmp = tempPathFor(path);
   let fh: fs.promises.FileHandle | null = null;
   try {
@@ -239,7 +280,7 @@ export async function writeGguf(path: string, opts: WriteGgufOptions): Promise<W
     fh = null;
     await fs.promises.rename(tmp, path);
     pending.delete(tmp);
-    return { path, bytes: total, tensors: tensors.length };
+    return { path, bytes: total, tensors: tensors.length, staleRemoved };
   } catch (e) {
     if (fh) await fh.close().catch(() => undefined);
     await fs.promises.unlink(tmp).catch(() => undefined);

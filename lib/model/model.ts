@@ -597,10 +597,28 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     }
     const ctx = opts.contextLength ?? Math.min(hparams.trainedContext, 4096);
     if (!Number.isInteger(ctx) || ctx < 1 || ctx > 1 << 20) throw new QkError('ERR_QK_ARG', `contextLength must be an integer in [1, 2^20]; got ${String(ctx)}`);
-    const engine = createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize, referenceKernels: opts.referenceKernels });
+    const engine = intactAfterEachStep(createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize, referenceKernels: opts.referenceKernels }), file);
     return new Model(path, file, tokenizer, { hparams, weights, engine }, ctx, kvType);
   } catch (e) {
     file.close();
     throw e;
   }
+}
+
+/**
+ * Every step checks that the mapped file did not shrink under it (a step that
+ * read past its new end read zeros, so its logits are refused; see
+ * GgufFile.checkIntact): one native call a step.
+ */
+function intactAfterEachStep(engine: Engine, file: GgufFile): Engine {
+  if (file.mode !== 'mmap') return engine;
+  return {
+    kind: engine.kind,
+    maxBatch: engine.maxBatch,
+    createCache: (context, f16) => engine.createCache(context, f16),
+    decode: async (caches, batch, logits) => {
+      await engine.decode(caches, batch, logits);
+      file.checkIntact();
+    },
+  };
 }

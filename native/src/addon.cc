@@ -643,6 +643,18 @@ Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
   }
 }
 
+// mappingFaulted(handle) -> boolean: whether a read of the mapping faulted
+// because the file shrank under it (qk::MappedFile::faulted).
+Napi::Value MappingFaulted(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    return Napi::Boolean::New(env, mapping_arg(info, 0)->file.faulted());
+  } catch (const ArgError& e) {
+    make_error(env, e.code, e.message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 // adviseMapped(handle, offset, length, willNeed): a paging hint for a byte range.
 Napi::Value AdviseMapped(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -966,6 +978,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mappedView", Napi::Function::New(env, MappedView));
   exports.Set("unmapFile", Napi::Function::New(env, UnmapFile));
   exports.Set("adviseMapped", Napi::Function::New(env, AdviseMapped));
+  exports.Set("mappingFaulted", Napi::Function::New(env, MappingFaulted));
   exports.Set("llamaCreate", Napi::Function::New(env, LlamaCreate));
   exports.Set("kvCreate", Napi::Function::New(env, KvCreate));
   exports.Set("llamaDecode", Napi::Function::New(env, LlamaDecode));

@@ -1,7 +1,10 @@
 #include "mapped_file.h"
 
+#include <atomic>
+#include <csignal>
 #include <cstring>
 #include <limits>
+#include <mutex>
 
 #ifdef _WIN32
 #ifndef WIN32_LEAN_AND_MEAN
@@ -120,12 +123,106 @@ void MappedFile::will_need(size_t offset, size_t length) const {
 #endif
 }
 
+bool MappedFile::faulted() const { return false; }
+
 void MappedFile::dont_need(size_t, size_t) const {
   // Windows trims clean file-backed pages under pressure on its own; there is
   // no portable equivalent of MADV_DONTNEED for a copy-on-write view.
 }
 
 #else  // POSIX
+
+// ---- the truncation guard ----
+// Reading a page of a mapping past the end of a file that shrank since it was
+// mapped raises SIGBUS, whose default action kills the process: a model file
+// that another process truncates or rewrites in place would take a server
+// down. The guard is a SIGBUS handler: when the faulting address lies in one
+// of our mappings it maps a private zero page over the faulting page
+// (MAP_FIXED, so the read retries and succeeds), marks the mapping faulted,
+// and returns; faults elsewhere go to the handler installed before ours, or to
+// the default action. Readers then check faulted() and refuse what they read.
+// The table is fixed and lock-free (the handler may run on any thread at any
+// time); mappings beyond its size are simply not guarded.
+namespace {
+
+constexpr int kGuardSlots = 1024;
+
+struct GuardSlot {
+  std::atomic<uintptr_t> begin{0};  // 0: free
+  std::atomic<uintptr_t> end{0};
+  std::atomic<int> faulted{0};
+};
+
+GuardSlot g_slots[kGuardSlots];
+struct sigaction g_previous;
+uintptr_t g_page = 4096;
+std::once_flag g_installed;
+
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(info->si_addr);
+  for (GuardSlot& s : g_slots) {
+    const uintptr_t b = s.begin.load(std::memory_order_acquire);
+    if (b == 0 || a < b || a >= s.end.load(std::memory_order_acquire)) continue;
+    void* page = reinterpret_cast<void*>(a & ~(g_page - 1));
+    if (mmap(page, g_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+      s.faulted.store(1, std::memory_order_release);
+      return;
+    }
+    break;
+  }
+  if (g_previous.sa_flags & SA_SIGINFO) {
+    if (g_previous.sa_sigaction != nullptr) {
+      g_previous.sa_sigaction(sig, info, context);
+      return;
+    }
+  } else if (g_previous.sa_handler == SIG_IGN) {
+    return;
+  } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != nullptr) {
+    g_previous.sa_handler(sig);
+    return;
+  }
+  // Not ours and nobody else's: the default action, once this handler returns
+  // and the access faults again.
+  signal(SIGBUS, SIG_DFL);
+}
+
+void install_guard() {
+  const long p = sysconf(_SC_PAGESIZE);
+  if (p > 0) g_page = static_cast<uintptr_t>(p);
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigbus;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &g_previous);
+}
+
+int guard(uint8_t* data, size_t size) {
+  std::call_once(g_installed, install_guard);
+  for (int i = 0; i < kGuardSlots; i++) {
+    uintptr_t expected = 0;
+    GuardSlot& s = g_slots[i];
+    // claim with a placeholder so no other mapping takes the slot, then publish the range
+    if (!s.begin.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) continue;
+    s.faulted.store(0, std::memory_order_relaxed);
+    s.end.store(reinterpret_cast<uintptr_t>(data) + size, std::memory_order_release);
+    s.begin.store(reinterpret_cast<uintptr_t>(data), std::memory_order_release);
+    return i;
+  }
+  return -1;
+}
+
+void unguard(int slot) {
+  if (slot < 0) return;
+  g_slots[slot].end.store(0, std::memory_order_release);
+  g_slots[slot].begin.store(0, std::memory_order_release);
+}
+
+}  // namespace
+
+bool MappedFile::faulted() const {
+  return guard_slot_ >= 0 && g_slots[guard_slot_].faulted.load(std::memory_order_acquire) != 0;
+}
 
 bool MappedFile::map(const char* path, std::string* error) {
   unmap();
@@ -169,10 +266,14 @@ bool MappedFile::map(const char* path, std::string* error) {
   }
   data_ = static_cast<uint8_t*>(p);
   size_ = size;
+  guard_slot_ = guard(data_, size_);
   return true;
 }
 
 void MappedFile::unmap() {
+  // unguarded first: once unmapped, the addresses may be handed to anyone
+  unguard(guard_slot_);
+  guard_slot_ = -1;
   if (data_) munmap(data_, size_);
   data_ = nullptr;
   size_ = 0;

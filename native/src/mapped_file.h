@@ -24,6 +24,13 @@ class MappedFile {
   size_t size() const { return size_; }
   bool mapped() const { return data_ != nullptr; }
 
+  // True once a read of the mapping faulted because the file had shrunk
+  // underneath it (another process truncated or rewrote it): instead of
+  // SIGBUS killing the process, the faulting page was replaced with zeros
+  // (POSIX; see mapped_file.cc). Everything read from the mapping since may be
+  // wrong, and callers must refuse it.
+  bool faulted() const;
+
   // Paging hints for [offset, offset + length), clipped to the mapping; they
   // never change what a read returns, except that dont_need drops private
   // (written) copies of pages, which then read the file's bytes again.
@@ -33,6 +40,7 @@ class MappedFile {
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  int guard_slot_ = -1;  // this mapping's entry in the SIGBUS guard's table, or -1
 #ifdef _WIN32
   void* mapping_ = nullptr;  // HANDLE of the file mapping object
 #endif
