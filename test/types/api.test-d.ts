@@ -2,6 +2,11 @@
 // CommonJS and the ESM entry declare): a signature change that would break a
 // user's code fails `npm run test:types` (vitest --typecheck, run by npm test).
 // Nothing here runs: vitest only type-checks this file.
+//
+// What is pinned: function signatures exactly; result types by the fields
+// users read (toExtend: a new field is no break); option types by each field
+// they take (a new optional option is no break, a removed or retyped one is);
+// the string unions (WeightType, error codes, ...) exactly.
 import { describe, expectTypeOf, it } from 'vitest';
 import {
   awq,
@@ -71,14 +76,12 @@ describe('weight types', () => {
   });
 
   it('QuantizedMatrix: readonly type, shape and bytes; optional layout and input order', () => {
-    expectTypeOf<QuantizedMatrix>().toEqualTypeOf<{
-      readonly type: WeightType;
-      readonly rows: number;
-      readonly cols: number;
-      readonly data: Uint8Array;
-      readonly layout?: 'ggml' | 'interleaved16';
-      readonly inputOrder?: Int32Array;
-    }>();
+    expectTypeOf<QuantizedMatrix['type']>().toEqualTypeOf<WeightType>();
+    expectTypeOf<QuantizedMatrix['rows']>().toEqualTypeOf<number>();
+    expectTypeOf<QuantizedMatrix['cols']>().toEqualTypeOf<number>();
+    expectTypeOf<QuantizedMatrix['data']>().toEqualTypeOf<Uint8Array>();
+    expectTypeOf<QuantizedMatrix['layout']>().toEqualTypeOf<'ggml' | 'interleaved16' | undefined>();
+    expectTypeOf<QuantizedMatrix['inputOrder']>().toEqualTypeOf<Int32Array | undefined>();
     // A plain object literal is a QuantizedMatrix (users build them from their own bytes).
     expectTypeOf({ type: 'q4_0' as const, rows: 1, cols: 32, data: new Uint8Array(18) }).toExtend<QuantizedMatrix>();
     // @ts-expect-error readonly
@@ -91,7 +94,8 @@ describe('kernels', () => {
     expectTypeOf(quantize).toEqualTypeOf<
       (src: Float32Array, rows: number, cols: number, type: WeightType, opts?: QuantizeOptions) => QuantizedMatrix
     >();
-    expectTypeOf<QuantizeOptions>().toEqualTypeOf<{ out?: Uint8Array; importance?: Float32Array }>();
+    expectTypeOf<QuantizeOptions['out']>().toEqualTypeOf<Uint8Array | undefined>();
+    expectTypeOf<QuantizeOptions['importance']>().toEqualTypeOf<Float32Array | undefined>();
     expectTypeOf(dequantize).toEqualTypeOf<(w: QuantizedMatrix, out?: Float32Array) => Float32Array>();
     // @ts-expect-error not a weight type
     quantize(x, 1, 32, 'q3_k');
@@ -106,7 +110,7 @@ describe('kernels', () => {
     expectTypeOf(matmulAsync).toEqualTypeOf<
       (w: QuantizedMatrix, x: Float32Array, m: number, out?: Float32Array, opts?: MatmulOptions) => Promise<Float32Array>
     >();
-    expectTypeOf<MatmulOptions>().toEqualTypeOf<{ precision?: 'q8' | 'f32' }>();
+    expectTypeOf<MatmulOptions['precision']>().toEqualTypeOf<'q8' | 'f32' | undefined>();
     matmul(w, x, 1, undefined, { precision: 'f32' });
     // @ts-expect-error no such precision
     matmul(w, x, 1, undefined, { precision: 'f16' });
@@ -141,7 +145,7 @@ describe('errors', () => {
 describe('GGUF', () => {
   it('openGguf', () => {
     expectTypeOf(openGguf).toEqualTypeOf<(path: string, opts?: OpenGgufOptions) => GgufFile>();
-    expectTypeOf<OpenGgufOptions>().toEqualTypeOf<{ mmap?: boolean }>();
+    expectTypeOf<OpenGgufOptions['mmap']>().toEqualTypeOf<boolean | undefined>();
     expectTypeOf<GgufFile['tensors']>().toEqualTypeOf<readonly GgufTensor[]>();
     expectTypeOf<GgufFile['tensor']>().toEqualTypeOf<(name: string) => GgufTensor | undefined>();
     expectTypeOf<GgufFile['metadata']>().toEqualTypeOf<Readonly<Record<string, GgufPlainValue>>>();
@@ -154,7 +158,7 @@ describe('GGUF', () => {
 
   it('writeGguf', () => {
     expectTypeOf(writeGguf).toEqualTypeOf<(path: string, opts: WriteGgufOptions) => Promise<WriteGgufResult>>();
-    expectTypeOf<WriteGgufResult>().toEqualTypeOf<{ readonly path: string; readonly bytes: number; readonly tensors: number }>();
+    expectTypeOf<WriteGgufResult>().toExtend<{ readonly path: string; readonly bytes: number; readonly tensors: number }>();
     // What users write: a QuantizedMatrix, or bytes with a type and shape, or a GgufTensor as is.
     expectTypeOf({ name: 'w', matrix: w }).toExtend<GgufTensorInput>();
     expectTypeOf({ name: 'w', type: 'f32' as const, shape: [4], data: new Uint8Array(16) }).toExtend<GgufTensorInput>();
@@ -169,6 +173,9 @@ describe('models', () => {
     expectTypeOf(loadModel).toEqualTypeOf<(path: string, opts?: LoadModelOptions) => Promise<Model>>();
     expectTypeOf<LoadModelOptions['kvType']>().toEqualTypeOf<'f16' | 'f32' | undefined>();
     expectTypeOf<LoadModelOptions['engine']>().toEqualTypeOf<'native' | 'js' | undefined>();
+    expectTypeOf<LoadModelOptions['mmap']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<LoadModelOptions['threads']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<LoadModelOptions['contextLength']>().toEqualTypeOf<number | undefined>();
     expectTypeOf<Model['tokenize']>().parameter(0).toBeString();
     expectTypeOf<Model['tokenize']>().returns.toEqualTypeOf<number[]>();
     expectTypeOf<Model['detokenize']>().returns.toBeString();
@@ -183,12 +190,15 @@ describe('models', () => {
     expectTypeOf<Model['generate']>().toEqualTypeOf<Generate>();
     expectTypeOf<Sequence['generate']>().toEqualTypeOf<Generate>();
     expectTypeOf<Model['complete']>().toEqualTypeOf<(prompt: string | readonly number[], opts?: GenerateOptions) => Promise<Completion>>();
-    expectTypeOf<GeneratedPiece>().toEqualTypeOf<{ readonly text: string; readonly token: number }>();
+    expectTypeOf<GeneratedPiece>().toExtend<{ readonly text: string; readonly token: number }>();
     expectTypeOf<GenerationResult['finishReason']>().toEqualTypeOf<FinishReason>();
     expectTypeOf<FinishReason>().toEqualTypeOf<'eos' | 'length' | 'stop' | 'abort' | 'context'>();
     expectTypeOf<Completion>().toExtend<GenerationResult>();
     expectTypeOf<Completion['text']>().toBeString();
     expectTypeOf({ maxTokens: 8, stop: ['\n'], signal: new AbortController().signal, temperature: 0 }).toExtend<GenerateOptions>();
+    expectTypeOf<GenerateOptions['maxTokens']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<GenerateOptions['stop']>().toEqualTypeOf<readonly string[] | undefined>();
+    expectTypeOf<GenerateOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>();
 
     async function use(model: Model): Promise<string> {
       let text = '';
@@ -205,20 +215,30 @@ describe('calibrated quantization (GPTQ, AWQ)', () => {
   it('gptq / gptqAsync', () => {
     expectTypeOf(gptq).toEqualTypeOf<(...a: [...Args, opts?: GptqOptions]) => GptqResult>();
     expectTypeOf(gptqAsync).toEqualTypeOf<(...a: [...Args, opts?: GptqOptions]) => Promise<GptqResult>>();
-    expectTypeOf<GptqResult>().toEqualTypeOf<{ readonly matrix: QuantizedMatrix; readonly damp: number }>();
+    expectTypeOf<GptqResult>().toExtend<{ readonly matrix: QuantizedMatrix; readonly damp: number }>();
     expectTypeOf<GptqOptions['type']>().toEqualTypeOf<CalibratedType | undefined>();
     expectTypeOf({ type: 'int4' as const, groupSize: 128, sym: true, actOrder: true, damp: 0.01, batch: 128 }).toExtend<GptqOptions>();
+    expectTypeOf<GptqOptions['groupSize']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<GptqOptions['sym']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<GptqOptions['actOrder']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<GptqOptions['damp']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<GptqOptions['batch']>().toEqualTypeOf<number | undefined>();
   });
 
   it('awq / awqAsync', () => {
     expectTypeOf(awq).toEqualTypeOf<(...a: [...Args, opts?: AwqOptions]) => AwqResult>();
     expectTypeOf(awqAsync).toEqualTypeOf<(...a: [...Args, opts?: AwqOptions]) => Promise<AwqResult>>();
-    expectTypeOf<AwqResult>().toEqualTypeOf<{
+    expectTypeOf<AwqResult>().toExtend<{
       readonly matrix: QuantizedMatrix;
       readonly inputScales: Float32Array;
       readonly ratio: number | null;
     }>();
     expectTypeOf({ type: 'q4_k' as const, grid: 20, tokens: 512, clip: true, inputScales: x }).toExtend<AwqOptions>();
+    expectTypeOf<AwqOptions['type']>().toEqualTypeOf<CalibratedType | undefined>();
+    expectTypeOf<AwqOptions['grid']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<AwqOptions['tokens']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf<AwqOptions['clip']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<AwqOptions['inputScales']>().toEqualTypeOf<Float32Array | undefined>();
   });
 
   it('CalibratedType: the ggml block types GPTQ/AWQ write, and int4', () => {
@@ -231,7 +251,7 @@ describe('calibrated quantization (GPTQ, AWQ)', () => {
 describe('checkpoints', () => {
   it('openCheckpoint', () => {
     expectTypeOf(openCheckpoint).toEqualTypeOf<(dirOrFile: string, opts?: OpenCheckpointOptions) => Checkpoint>();
-    expectTypeOf<OpenCheckpointOptions>().toEqualTypeOf<{ mmap?: boolean }>();
+    expectTypeOf<OpenCheckpointOptions['mmap']>().toEqualTypeOf<boolean | undefined>();
     expectTypeOf<Checkpoint['matrix']>().toEqualTypeOf<(name: string) => QuantizedMatrix>();
     expectTypeOf<Checkpoint['tensor']>().toEqualTypeOf<(name: string) => CheckpointTensor>();
     expectTypeOf<Checkpoint['layers']>().toEqualTypeOf<readonly string[]>();
