@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "block_grid.h"
 #include "calibrated.h"
+#include "dense.h"
 #include "dispatch.h"
 #include "pool.h"
 #include "types.h"

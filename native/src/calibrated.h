@@ -6,7 +6,7 @@
 // another order, so a rounding tie can fall the other way.
 //
 // Plain portable C++ (the generic part of the build): the heavy loops are
-// matrix products written so the compiler vectorises them.
+// matrix products (dense.h) whose micro-kernel comes from the kernel table.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -56,26 +56,13 @@ Status awq(const CalibParams& p, const float* weights, size_t weights_len, int64
 
 namespace calib {
 
-// Shared by gptq.cc and awq.cc (defined in gptq.cc).
+// Shared by gptq.cc and awq.cc (defined in gptq.cc); the grids are in
+// block_grid.h, the matrix products and factorizations in dense.h.
 
 // The checks both entry points make; on success *storage is the ggml type the
 // result is stored as and *group the columns sharing one set of parameters.
 Status check_args(const char* what, const CalibParams& p, size_t weights_len, int64_t rows, int64_t cols, size_t calib_len,
                   int64_t n, size_t dst_len, int* storage, int64_t* group);
-
-// C[i * ldc + j] += alpha * sum_{p < K} A[p * lda + i] * B[p * ldb + j] for
-// i < M, j < N: single-threaded (callers split C among the pool's threads).
-void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, const double* B, int64_t ldb, double* C,
-             int64_t ldc, double alpha);
-// The general form: C[i * ldc + j] += alpha * sum_p a(p, i) b(p, j) with
-// a(p, i) = A[p * a_p + i * a_i] and b(p, j) = B[p * b_p + j * b_j] (so a_p = 1
-// reads A's rows as the contraction: C = A B^T).
-void gemm(int64_t M, int64_t N, int64_t K, const double* A, int64_t a_p, int64_t a_i, const double* B, int64_t b_p,
-          int64_t b_j, double* C, int64_t ldc, double alpha);
-void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_p, int64_t a_i, const float* B, int64_t b_p,
-          int64_t b_j, double* C, int64_t ldc, double alpha);
-void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t a_p, int64_t a_i, const double* B, int64_t b_p,
-          int64_t b_j, double* C, int64_t ldc, double alpha);
 
 // parallel_for over a lambda fn(begin, end).
 template <typename Fn>
@@ -85,22 +72,6 @@ void par(int64_t n, int64_t grain, const Fn& fn) {
       n, grain < 1 ? 1 : grain, [](void* c, int64_t b, int64_t e) { (*static_cast<const Fn*>(c))(b, e); },
       const_cast<void*>(static_cast<const void*>(&fn)));
 }
-
-// The int4 group grid (lib/js/int4.ts).
-struct Int4Params {
-  uint16_t bits = 0;  // fp16 bits of the scale
-  double scale = 0;
-  int zero = 0;  // the level standing for zero: 8 when symmetric
-};
-void int4_params(const float* v, int64_t count, bool sym, Int4Params* out);
-int int4_level(double w, const Int4Params& p);
-// The scale of the count/32 storage blocks at dst (q4_0 when sym, else q8_0), levels set to zero.
-void write_int4_scales(uint8_t* dst, int64_t count, bool sym, const Int4Params& p);
-// Round-to-nearest of one row of k floats (k a multiple of group) into storage blocks.
-void quantize_int4_row(const float* src, uint8_t* dst, int64_t k, int64_t group, bool sym);
-
-// JavaScript's Math.round: the nearest integer, halves toward +infinity.
-double js_round(double x);
 
 // Wall clock seconds.
 double now_seconds();

@@ -57,17 +57,20 @@ struct Tables {
     const CpuFeatures& f = cpu_features();
     (void)f;
     fill_scalar(t[kIsaScalar]);
+    fill_scalar_gemm(t[kIsaScalar]);
 #if defined(__x86_64__) || defined(_M_X64)
     t[kIsaAvx2] = t[kIsaScalar];
     fill_avx2(t[kIsaAvx2]);
     fill_avx2_kquants(t[kIsaAvx2]);
     fill_avx2_tiles(t[kIsaAvx2]);
     fill_avx2_batch_tiles(t[kIsaAvx2]);
+    fill_avx2_gemm(t[kIsaAvx2]);
     t[kIsaAvx2].isa = kIsaAvx2;
     t[kIsaAvx512] = t[kIsaAvx2];
     fill_avx512(t[kIsaAvx512], f.avx512_vnni);
     fill_avx512_kquants(t[kIsaAvx512], f.avx512_vnni);
     fill_avx512_tiles(t[kIsaAvx512], f.avx512_vnni);
+    fill_avx512_gemm(t[kIsaAvx512]);
     t[kIsaAvx512].isa = kIsaAvx512;
 #endif
 #if defined(__aarch64__)

@@ -71,6 +71,17 @@ struct TypeKernels {
   int batch_block_bytes = 0;                  // bytes of one block of a packed 16-row tile
 };
 
+// GPTQ/AWQ's double GEMM (dense.cc), one micro-tile over packed panels of
+// depth K: a holds K x kGemmMR doubles ([p][i]), b K x kGemmNR ([p][j]);
+// acc[i][j] = sum_p a[p][i] * b[p][j] in p order from 0, then
+// c[i * ldc + j] += alpha * acc[i][j] for i < mr, j < nr. Every ISA runs the
+// same C++ (gemm_micro.h) under its own target, with no FMA contraction, so
+// every table gives the same bits; only the vector width differs.
+constexpr int kGemmMR = 4;
+constexpr int kGemmNR = 8;
+using GemmMicroFn = void (*)(int64_t K, const double* a, const double* b, double* c, int64_t ldc, double alpha, int mr,
+                             int nr);
+
 enum Isa : int { kIsaScalar = 0, kIsaAvx2, kIsaAvx512, kIsaNeon, kIsaCount };
 const char* isa_name(int isa);
 int isa_from_name(const char* name);  // -1 when unknown
@@ -78,6 +89,7 @@ int isa_from_name(const char* name);  // -1 when unknown
 struct KernelTable {
   int isa = kIsaScalar;
   TypeKernels type[kTypeIdLimit];
+  GemmMicroFn gemm_micro = nullptr;  // type-independent kernels
 };
 
 // Each fills only what it implements, on top of a table already holding the
@@ -96,5 +108,8 @@ void fill_avx512_tiles(KernelTable& t, bool vnni);     // kernels_avx512_tile.cc
 void fill_neon(KernelTable& t, bool dotprod);  // dotprod: ARMv8.2 SDOT
 void fill_neon_kquants(KernelTable& t, bool dotprod);  // kernels_neon_k.cc
 void fill_neon_tiles(KernelTable& t, bool dotprod);     // kernels_neon_tile.cc: interleaved q4_0, q8_0 (SDOT only)
+void fill_scalar_gemm(KernelTable& t);  // kernels_scalar_gemm.cc: gemm_micro (the NEON table keeps it)
+void fill_avx2_gemm(KernelTable& t);    // kernels_avx2_gemm.cc
+void fill_avx512_gemm(KernelTable& t);  // kernels_avx512_gemm.cc
 
 }  // namespace qk
