@@ -7,7 +7,8 @@
 // then spreads a different error; the bytes need not be identical, and the
 // checks are: at least 99% of the dequantized elements equal, and the
 // held-out relative output error within 2% (relative) of the reference's.
-// Also: async gives the sync bytes, bad lengths straight to the addon throw a
+// Every ISA's kernel table gives the same bytes (the GEMM's micro-kernel is
+// per ISA). Also: async gives the sync bytes, bad lengths straight to the addon throw a
 // QkError instead of crashing, internal failures are QkErrors, and the event
 // loop keeps running during gptqAsync.
 
@@ -133,6 +134,77 @@ for (const { rows, cols, n } of SHAPES) {
     }
   });
 }
+
+// The GEMM under GPTQ and AWQ (native/src/dense.cc) takes its micro-kernel
+// from the kernel table of the active ISA (kernels_<isa>_gemm.cc): the same
+// C++ without FMA contraction, so every ISA must give the same bits. 70 rows
+// and 300 calibration rows leave partial micro-tiles on both sides.
+describe('native gptq / awq give the same bytes under every ISA this CPU runs', () => {
+  const rows = 70, cols = 512, n = 300;
+  const calib = activationSource(cols, 41).rows(n, 42);
+  const weights = gaussianWeights(rows, cols, 43);
+  const isas = native.info().isas;
+  const CROSS: Case[] = [CASES[0], CASES[1], CASES[2], CASES[3], CASES[4], { type: 'q5_1', groupSize: 0, sym: true }];
+
+  function under<T>(isa: string, fn: () => T): T {
+    native.setIsa(isa);
+    try {
+      return fn();
+    } finally {
+      native.setIsa('auto');
+    }
+  }
+
+  it('the ISA list has scalar (and the check compares something when there is more)', () => {
+    expect(isas).toContain('scalar');
+    if (process.arch === 'x64' && isas.length === 1) console.warn('calibrated-native: only scalar on this CPU; the cross-ISA checks compare scalar with itself');
+  });
+
+  for (const c of CROSS) {
+    for (const actOrder of [false, true]) {
+      it(`gptq ${label(c)}${actOrder ? ' act-order' : ''}`, () => {
+        const p = params(c, cols, { actOrder });
+        const run = (isa: string) =>
+          under(isa, () => {
+            const dst = new Uint8Array(bytesOf(c, rows, cols));
+            const damp = native.gptq(p, weights, rows, cols, calib, n, dst);
+            return { damp, bytes: Buffer.from(dst) };
+          });
+        const ref = run('scalar');
+        expect(ref.bytes.some((v) => v !== 0)).toBe(true);
+        for (const isa of isas) {
+          const r = run(isa);
+          expect(r.damp, isa).toBe(ref.damp);
+          expect(r.bytes.equals(ref.bytes), `${isa} bytes = scalar bytes`).toBe(true);
+        }
+        // and scalar is the native answer the reference tests above accept
+        if (!actOrder && c.type !== 'q5_1') {
+          const b = new Uint8Array(ref.bytes.length);
+          expect(jsBackend.gptq(p, weights, rows, cols, calib, n, b)).toBe(ref.damp);
+          expect(sameFraction(deq(c, new Uint8Array(ref.bytes), rows, cols), deq(c, b, rows, cols))).toBeGreaterThanOrEqual(0.99);
+        }
+      });
+    }
+    it(`awq ${label(c)}`, () => {
+      const p = params(c, cols);
+      const run = (isa: string) =>
+        under(isa, () => {
+          const dst = new Uint8Array(bytesOf(c, rows, cols));
+          const scales = new Float32Array(cols);
+          const ratio = native.awq(p, weights, rows, cols, calib, n, dst, scales);
+          return { ratio, bytes: Buffer.from(dst), scales: Buffer.from(scales.buffer) };
+        });
+      const ref = run('scalar');
+      expect(ref.bytes.some((v) => v !== 0)).toBe(true);
+      for (const isa of isas) {
+        const r = run(isa);
+        expect(r.ratio, isa).toBe(ref.ratio);
+        expect(r.scales.equals(ref.scales), `${isa} scales = scalar scales`).toBe(true);
+        expect(r.bytes.equals(ref.bytes), `${isa} bytes = scalar bytes`).toBe(true);
+      }
+    });
+  }
+});
 
 describe('native awq with given input scales', () => {
   it('skips the search (ratio -1), uses the scales, and matches the reference', () => {
