@@ -45,6 +45,8 @@ step "type tests of the public API (vitest --typecheck)"
 npm run --silent test:types
 step "package lint: publint and attw on the npm pack tarball"
 npm run --silent test:pack-lint
+step "leak campaign (every public call, 1/10 of npm run test:leaks)"
+node --expose-gc dist/bench/leaks.js --scale 0.1
 step "native kernel parity ($(uname -m))"
 bash scripts/test-native.sh
 if $cross; then

@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "calibrated.h"
 #include "dispatch.h"
 #include "llama.h"
@@ -643,6 +647,19 @@ Napi::Value UnmapFile(const Napi::CallbackInfo& info) {
   }
 }
 
+// releaseFreeMemory() -> boolean: returns the C heap's free pages to the
+// system (glibc malloc_trim), so that a leak campaign's resident-memory
+// samples measure live memory, not the allocator's high-water mark. False
+// where the C library has no such call.
+Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  return Napi::Boolean::New(info.Env(), true);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 // mappingFaulted(handle) -> boolean: whether a read of the mapping faulted
 // because the file shrank under it (qk::MappedFile::faulted).
 Napi::Value MappingFaulted(const Napi::CallbackInfo& info) {
@@ -979,6 +996,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("unmapFile", Napi::Function::New(env, UnmapFile));
   exports.Set("adviseMapped", Napi::Function::New(env, AdviseMapped));
   exports.Set("mappingFaulted", Napi::Function::New(env, MappingFaulted));
+  exports.Set("releaseFreeMemory", Napi::Function::New(env, ReleaseFreeMemory));
   exports.Set("llamaCreate", Napi::Function::New(env, LlamaCreate));
   exports.Set("kvCreate", Napi::Function::New(env, KvCreate));
   exports.Set("llamaDecode", Napi::Function::New(env, LlamaDecode));
