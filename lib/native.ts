@@ -54,11 +54,23 @@ export function packageRoot(): string {
   return path.join(__dirname, '..', '..');
 }
 
+/**
+ * The addon module, untyped: the file QKERNELS_ADDON names when it is set (an
+ * absolute path, or relative to the working directory: e.g. the sanitizer build
+ * that scripts/test-sanitize.sh makes in build-asan/), else node-gyp-build's
+ * pick for this package (prebuilds/, build/Release/).
+ */
+export function requireAddon(): unknown {
+  const file = process.env.QKERNELS_ADDON;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  if (file) return require(path.resolve(file));
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('node-gyp-build') as (dir: string) => unknown)(packageRoot());
+}
+
 /** The addon itself (for benchmarks and tests that call it directly), with QkError as its error class. */
 export function loadAddon(): Addon {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const load = require('node-gyp-build') as (dir: string) => Addon;
-  const addon = load(packageRoot());
+  const addon = requireAddon() as Addon;
   addon.setErrorClass(QkError as unknown as new (code: string, message: string) => Error);
   return addon;
 }

@@ -3,7 +3,7 @@
 import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
 import { QkError } from '../errors';
-import { packageRoot } from '../native';
+import { requireAddon } from '../native';
 import { GgufError, SHORT } from './errors';
 
 export interface ByteSource {
@@ -37,8 +37,7 @@ function mapAddon(): MapAddon | null {
   addon = null;
   if (process.env.QKERNELS_BACKEND === 'js') return addon;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const a = (require('node-gyp-build') as (dir: string) => Partial<MapAddon>)(packageRoot());
+    const a = requireAddon() as Partial<MapAddon>;
     if (['mapFile', 'mappedView', 'unmapFile', 'adviseMapped', 'mappingFaulted'].every((f) => typeof a[f as keyof MapAddon] === 'function')) addon = a as MapAddon;
   } catch {
     // No native build here: the file is read instead.
