@@ -4,7 +4,10 @@
 #      CPU dispatch (ISA forcing, /proc/cpuinfo, older CPUs under qemu-x86_64);
 #      then the type tests (test/types, vitest --typecheck) and the package lint
 #      (scripts/pack-lint.sh: publint and @arethetypeswrong/cli on the packed tarball);
-#   2. the C++ kernel parity test on this CPU;
+#   2. the C++ kernel parity test on this CPU; the same tests and a part of the vitest
+#      suites under ASan+UBSan (scripts/test-sanitize.sh, QK_SANITIZE=ci), and the
+#      libFuzzer targets of native/fuzz replaying their crash fixtures and seeds
+#      (scripts/fuzz-native.sh --replay);
 #   3. the NEON kernels under qemu-aarch64, when the cross toolchain is here or CI=true
 #      (then scripts/test-arm64.sh installs it from Debian's packages);
 #   4. packaging: prebuilds (linux-x64, and linux-arm64 cross-compiled when the cross
@@ -29,6 +32,9 @@ if [ "${CI:-}" = "true" ]; then
   command -v qemu-aarch64 >/dev/null 2>&1 || need+=(qemu-user)
   command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 || need+=(g++-aarch64-linux-gnu)
   command -v cmake >/dev/null 2>&1 || need+=(cmake)
+  # the native fuzz targets (scripts/fuzz-native.sh): clang with libFuzzer
+  command -v clang++ >/dev/null 2>&1 || need+=(clang)
+  compgen -G "/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a" >/dev/null || need+=(libclang-rt-dev)
   if ((${#need[@]})); then
     step "installing ${need[*]}"
     SUDO=""
@@ -49,6 +55,10 @@ step "leak campaign (every public call, 1/10 of npm run test:leaks)"
 node --expose-gc dist/bench/leaks.js --scale 0.1
 step "native kernel parity ($(uname -m))"
 bash scripts/test-native.sh
+step "sanitizers: kernel tests and addon suites under ASan+UBSan (QK_SANITIZE=ci; npm run test:sanitize for all)"
+QK_SANITIZE=ci bash scripts/test-sanitize.sh
+step "native fuzz targets: crash fixtures and seed corpora replayed, a few thousand inputs each"
+bash scripts/fuzz-native.sh --replay
 if $cross; then
   step "arm64 NEON kernels under qemu"
   bash scripts/test-arm64.sh
