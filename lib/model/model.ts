@@ -137,6 +137,15 @@ export class Model {
 
   /** @internal */ readonly weights: ModelWeights | null;
 
+  /**
+   * @internal After every step: a step that read past the end of a mapped
+   * file that shrank under it read zeros (GgufFile.checkIntact), so its
+   * logits are refused. One native call, nothing allocated.
+   */
+  checkFile(): void {
+    this.file?.checkIntact();
+  }
+
   get vocabOnly(): boolean {
     return this.engine === null;
   }
@@ -221,6 +230,7 @@ export class Model {
     this.enter();
     try {
       await engine.decode(caches, b, this.stepLogits!);
+      this.checkFile();
     } finally {
       this.leave();
       for (const r of rows) r.sequence.setBusy(false);
@@ -411,6 +421,7 @@ export class Sequence {
         b.tokens[0] = ids[0];
         b.positions[0] = this.length;
         await this.engine.decode(this.caches, b, this.logits);
+        this.model.checkFile();
         this.ids[this.length++] = ids[0];
       } else {
         await this.append(ids, 0);
@@ -492,6 +503,7 @@ export class Sequence {
           model.enter();
           try {
             await this.engine.decode(this.caches, b, this.logits);
+            this.model.checkFile();
           } finally {
             model.leave();
           }
@@ -563,6 +575,7 @@ export class Sequence {
       }
       const view: DecodeBatch = n === max ? b : { tokens: b.tokens.subarray(0, n), positions: b.positions.subarray(0, n), cacheIndex: b.cacheIndex.subarray(0, n), wantLogits: b.wantLogits.subarray(0, n) };
       await this.engine.decode(this.caches, view, this.logits);
+      this.model.checkFile();
       for (let r = 0; r < n; r++) this.ids[this.length + r] = ids[i + r];
       this.length += n;
     }
@@ -597,28 +610,10 @@ export async function loadModel(path: string, opts: LoadModelOptions = {}): Prom
     }
     const ctx = opts.contextLength ?? Math.min(hparams.trainedContext, 4096);
     if (!Number.isInteger(ctx) || ctx < 1 || ctx > 1 << 20) throw new QkError('ERR_QK_ARG', `contextLength must be an integer in [1, 2^20]; got ${String(ctx)}`);
-    const engine = intactAfterEachStep(createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize, referenceKernels: opts.referenceKernels }), file);
+    const engine = createEngine(hparams, weights, { engine: opts.engine, maxBatch: opts.batchSize, referenceKernels: opts.referenceKernels });
     return new Model(path, file, tokenizer, { hparams, weights, engine }, ctx, kvType);
   } catch (e) {
     file.close();
     throw e;
   }
-}
-
-/**
- * Every step checks that the mapped file did not shrink under it (a step that
- * read past its new end read zeros, so its logits are refused; see
- * GgufFile.checkIntact): one native call a step.
- */
-function intactAfterEachStep(engine: Engine, file: GgufFile): Engine {
-  if (file.mode !== 'mmap') return engine;
-  return {
-    kind: engine.kind,
-    maxBatch: engine.maxBatch,
-    createCache: (context, f16) => engine.createCache(context, f16),
-    decode: async (caches, batch, logits) => {
-      await engine.decode(caches, batch, logits);
-      file.checkIntact();
-    },
-  };
 }
