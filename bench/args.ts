@@ -23,6 +23,8 @@ export interface Args {
   /** "all threads": the second thread count measured (default: the backend's default, the physical cores) */
   threads: number | null;
   sections: Set<SectionId>;
+  /** --filter was given: the sections named run in full (G: every recipe, thread count and mode) */
+  filtered: boolean;
   json: string | null;
   /** folder for results.json, results.md, speedups.svg ('' = do not write) */
   out: string | null;
@@ -40,6 +42,8 @@ export const USAGE = `usage: qkernels bench [options]     (npm run bench -- [opt
   --filter LIST      only these sections, comma-separated letters or names:
                        A roundtrip   B matmul   C simd   D decode   E bandwidth   F async   G run
                        H gptq (GPTQ and AWQ on a 4096x4096 layer; only when named here)
+                     G named here (or --long) runs its whole matrix: q4_0, q4_k_m and q8_0, each
+                     mapped and read; the default run does q4_0 both ways and q4_k_m mapped
                      (E is measured anyway when B or D runs: their percentages need it)
   --json FILE        also write the JSON results to FILE
   --out DIR          where results.json, results.md and speedups.svg go (default: bench/results;
@@ -72,6 +76,7 @@ export function parseArgs(argv: string[]): Args {
     long: false,
     threads: null,
     sections: new Set((Object.keys(SECTIONS) as SectionId[]).filter((id) => !OPT_IN.includes(id))),
+    filtered: false,
     json: null,
     out: null,
     progress: true,
@@ -104,6 +109,7 @@ export function parseArgs(argv: string[]): Args {
       }
       case '--filter':
         a.sections = parseSections(next());
+        a.filtered = true;
         break;
       case '--json':
         a.json = next();

@@ -42,7 +42,7 @@ const STAGE_SECONDS: Record<SectionId, [full: number, quick: number]> = {
   C: [70, 5],
   D: [110, 16],
   F: [7, 2],
-  G: [300, 40],
+  G: [180, 40],
   H: [150, 10],
 };
 
