@@ -222,9 +222,13 @@ void quantize_act_q8(const float* x, uint8_t* y, int64_t k) {
     float id = 127.f / amax;
     if (!(id < std::numeric_limits<float>::infinity())) id = 0.f;
     store_u16(y, f32_to_fp16(d));
-    int sum = 0;
+    int64_t sum = 0;  // 64-bit: INT_MIN levels (below) would overflow an int
     for (int i = 0; i < QK32; ++i) {
-      const int q = static_cast<int>(std::nearbyintf(x[i] * id));
+      // A NaN or infinite input (x * 0 is NaN for x = inf) has no level; the
+      // conversion would be undefined, so it takes the value the SIMD kernels'
+      // cvtps_epi32 gives, INT_MIN (low byte 0), as the JS kernels' castLevel does.
+      const float r = std::nearbyintf(x[i] * id);
+      const int q = std::fabs(r) < 2147483648.f ? static_cast<int>(r) : std::numeric_limits<int>::min();
       y[kHead + i] = static_cast<uint8_t>(static_cast<int8_t>(q));
       sum += q;
     }
