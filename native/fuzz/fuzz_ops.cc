@@ -217,7 +217,10 @@ void run(const uint8_t* data, size_t size) {
       const bool imp = flags & 8;
       Buf<float> importance(imp ? changed(cols_u, c, 0) : 0);
       fill_floats(importance.data(), importance.n, flags & 16, in);
-      const Status s = quantize(sh.type, src.data(), src.n, sh.rows, sh.cols, dst.data(), dst.n, imp ? importance.data() : nullptr, importance.n);
+      // nullptr means "no importance": an empty one is still given (a pointer, length 0)
+      static float none[1];
+      const float* ip = imp ? (importance.n ? importance.data() : none) : nullptr;
+      const Status s = quantize(sh.type, src.data(), src.n, sh.rows, sh.cols, dst.data(), dst.n, ip, importance.n);
       check_status(s);
       if (c.which != 0 || imp) expect_refused(s, sh, c, true, "quantize took a buffer of the wrong length");
       break;
