@@ -10,7 +10,8 @@
 # Any sanitizer report fails the script (-fno-sanitize-recover=all: the first report
 # ends the process; the logs are grepped too, in case a child process reported).
 #
-#   QK_SANITIZE=full (default)  every suite below on every ISA
+#   QK_SANITIZE=full (default)  every suite below, on every ISA where the ISA matters
+#                               (~8 min here with the objects built, ~9 min from scratch)
 #   QK_SANITIZE=ci              what CI runs (scripts/test-all.sh, ~2.5 min here): the
 #                               batch-tile checks of test_kernels on fewer sizes, and only
 #                               the quick vitest suites (no parity, GPTQ/AWQ, workers)
