@@ -1,6 +1,7 @@
 // Converts a GGUF file to another weight type or llama.cpp recipe, one tensor
 // at a time: read (mapped), expand to f32, quantize, stream to the output,
 // drop the input's pages, so memory holds a tensor or two, never the model.
+import * as fs from 'fs';
 import { dequantize, quantize, rowBytes } from '../index';
 import { QkError } from '../errors';
 import { TYPES } from '../types';
@@ -172,23 +173,39 @@ export async function convertGguf(inPath: string, outPath: string, opts: Convert
     });
 
     let inputDone = 0, outputDone = 0;
-    const written = await writeGguf(outPath, {
-      metadata: outputMetadata(f.typedMetadata, plan.fileType),
-      tensors: inputs,
-      onProgress: (w) => {
-        const i = order[w.tensorsDone - 1];
-        // A tensor copied as is was read while being written: check it arrived whole.
-        f.checkIntact();
-        // The input's pages for this tensor are no longer needed: keep the resident set small.
-        f.evict(f.tensors[i]);
-        inputDone += f.tensors[i].bytes;
-        outputDone += outBytes[i];
-        opts.onProgress?.({
-          tensorsDone: w.tensorsDone, tensors: w.tensors, inputBytesDone: inputDone, inputBytes,
-          outputBytesDone: outputDone, elapsedMs: Date.now() - started, name: w.name,
-        });
-      },
-    });
+    let written: Awaited<ReturnType<typeof writeGguf>>;
+    try {
+      written = await writeGguf(outPath, {
+        metadata: outputMetadata(f.typedMetadata, plan.fileType),
+        tensors: inputs,
+        onProgress: (w) => {
+          const i = order[w.tensorsDone - 1];
+          // A tensor copied as is was read while being written: check it arrived whole.
+          f.checkIntact();
+          // The input's pages for this tensor are no longer needed: keep the resident set small.
+          f.evict(f.tensors[i]);
+          inputDone += f.tensors[i].bytes;
+          outputDone += outBytes[i];
+          opts.onProgress?.({
+            tensorsDone: w.tensorsDone, tensors: w.tensors, inputBytesDone: inputDone, inputBytes,
+            outputBytesDone: outputDone, elapsedMs: Date.now() - started, name: w.name,
+          });
+        },
+      });
+    } catch (e) {
+      // A tensor copied as is goes from the mapping straight to write(2): if
+      // the input shrank meanwhile, the kernel answers EFAULT, not SIGBUS. Name
+      // the real cause.
+      const now = (() => {
+        try {
+          return fs.statSync(inPath).size;
+        } catch {
+          return -1;
+        }
+      })();
+      if (now < f.fileSize) throw new QkError('ERR_QK_LENGTH', `${inPath} shrank while being read (${f.fileSize} bytes when opened, ${now < 0 ? 'gone' : `${now} now`}); nothing was written to ${outPath}`);
+      throw e;
+    }
 
     const elements = f.tensors.reduce((s, t) => s + t.elements, 0);
     const after = outBytes.reduce((s, b) => s + b, 0);

@@ -253,8 +253,9 @@ export async function writeGguf(path: string, opts: WriteGgufOptions): Promise<W
   const tmp = tempPathFor(path);
   let fh: fs.promises.FileHandle | null = null;
   try {
-    fh = await fs.promises.open(tmp, 'wx');
+    // tracked before it exists: a signal while the open is in flight must still remove it
     track(tmp);
+    fh = await fs.promises.open(tmp, 'wx');
     await writeAll(fh, header, 0);
     let pos = header.byteLength;
     let bytesDone = pos;
