@@ -29,17 +29,6 @@ namespace {
 
 using calib::par;
 
-// 4-lane dot product the compiler vectorises.
-inline double dotd(const double* a, const double* b, int64_t n) {
-  double s[4] = {0, 0, 0, 0};
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    for (int l = 0; l < 4; ++l) s[l] += a[p + l] * b[p + l];
-  }
-  double t = (s[0] + s[1]) + (s[2] + s[3]);
-  for (; p < n; ++p) t += a[p] * b[p];
-  return t;
-}
 
 // The quantize-dequantize the clipping search scores one group of g with.
 struct StandIn {
@@ -288,11 +277,11 @@ Status awq(const CalibParams& p, const float* weights, size_t weights_len, int64
             double err = 0;
             if (gram) {
               const double* G = gm.data() + c0 * g;
-              for (int64_t a = 0; a < g; ++a) gd[a] = dotd(G + a * g, dv.data(), g);
-              err = dotd(gd.data(), dv.data(), g);
+              for (int64_t a = 0; a < g; ++a) gd[a] = calib::dot(G + a * g, dv.data(), g);
+              err = calib::dot(gd.data(), dv.data(), g);
             } else {
               for (int64_t i = 0; i < t; ++i) {
-                const double y = dotd(xs.data() + i * cols + c0, dv.data(), g);
+                const double y = calib::dot(xs.data() + i * cols + c0, dv.data(), g);
                 err += y * y;
               }
             }

@@ -98,17 +98,6 @@ void gemm_tn(int64_t M, int64_t N, int64_t K, const double* A, int64_t lda, cons
 
 namespace {
 
-// 4-lane dot product the compiler vectorises (no reassociation needed).
-inline double dot(const double* a, const double* b, int64_t n) {
-  double s[4] = {0, 0, 0, 0};
-  int64_t p = 0;
-  for (; p + 4 <= n; p += 4) {
-    for (int l = 0; l < 4; ++l) s[l] += a[p + l] * b[p + l];
-  }
-  double t = (s[0] + s[1]) + (s[2] + s[3]);
-  for (; p < n; ++p) t += a[p] * b[p];
-  return t;
-}
 
 constexpr int64_t kFB = 128;  // block of the blocked factorizations
 

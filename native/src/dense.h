@@ -40,5 +40,18 @@ void invert_lower(double* l, int64_t k);
 // Cholesky of the reversed matrix R = L L^T, then U = reverse(L^-1).
 bool damped_factor(const double* h, int64_t k, const std::vector<int32_t>& order, double damp, double* r);
 
+// 4-lane dot product the compiler vectorises (no reassociation needed); one
+// summation order for GPTQ's factorization and AWQ's clipping scores alike.
+inline double dot(const double* a, const double* b, int64_t n) {
+  double s[4] = {0, 0, 0, 0};
+  int64_t p = 0;
+  for (; p + 4 <= n; p += 4) {
+    for (int l = 0; l < 4; ++l) s[l] += a[p + l] * b[p + l];
+  }
+  double t = (s[0] + s[1]) + (s[2] + s[3]);
+  for (; p < n; ++p) t += a[p] * b[p];
+  return t;
+}
+
 }  // namespace calib
 }  // namespace qk
