@@ -9,6 +9,7 @@
 import { setThreads, backend } from '../lib/index';
 import { loadAddon } from '../lib/native';
 import { TYPES } from '../lib/types';
+import { activationSource, gaussianWeights } from './calib-data';
 import type { Context, SectionReport } from './context';
 
 interface Args {
@@ -46,49 +47,6 @@ export function parseGptqArgs(argv: string[]): Args {
   return a;
 }
 
-/** xorshift32 uniform in [0, 1), and a Box-Muller normal */
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-function gaussian(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
-
-/** LLM-like layer inputs: log-normal channel scales, ~1% outlier channels, a rank-8 shared component (as test/calib-data.ts). */
-export function activations(n: number, cols: number, seed: number, rank = 8): Float32Array {
-  const r = rng(seed);
-  const scales = new Float64Array(cols);
-  for (let j = 0; j < cols; j++) scales[j] = Math.exp(0.6 * gaussian(r));
-  for (let k = 0; k < Math.max(2, Math.round(cols / 100)); k++) scales[Math.floor(r() * cols)] = 20 + 80 * r();
-  const basis = new Float64Array(rank * cols);
-  for (let i = 0; i < basis.length; i++) basis[i] = gaussian(r) / Math.sqrt(rank);
-  const x = new Float32Array(n * cols);
-  const f = new Float64Array(rank);
-  for (let t = 0; t < n; t++) {
-    for (let l = 0; l < rank; l++) f[l] = gaussian(r);
-    for (let j = 0; j < cols; j++) {
-      let v = 0.4 * gaussian(r);
-      for (let l = 0; l < rank; l++) v += f[l] * basis[l * cols + j];
-      x[t * cols + j] = scales[j] * v;
-    }
-  }
-  return x;
-}
-
-export function weightsOf(rows: number, cols: number, seed: number): Float32Array {
-  const r = rng(seed);
-  const w = new Float32Array(rows * cols);
-  for (let i = 0; i < w.length; i++) w[i] = 0.02 * gaussian(r);
-  return w;
-}
 
 export interface GptqBenchRecord {
   algo: 'gptq' | 'awq';
@@ -111,8 +69,8 @@ export function runGptqBench(a: Args, print: (s: string) => void = console.log, 
   const { rows, cols, n } = a;
   print(`GPTQ / AWQ, native: a ${rows}x${cols} layer, ${n} calibration rows; ${backend().isa}`);
   const t0 = performance.now();
-  const x = activations(n, cols, 11);
-  const w = weightsOf(rows, cols, 5);
+  const x = activationSource(cols, 7).rows(n, 11);
+  const w = gaussianWeights(rows, cols, 5);
   print(`(inputs made in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   const out: GptqBenchRecord[] = [];
   const total = TARGETS.length * (a.threads.length + (a.awq ? (a.awqThreads ?? a.threads).length : 0));
