@@ -119,12 +119,7 @@ export async function calibrateLlama(hp: LlamaHparams, w: ModelWeights, sequence
         for (const [t, members] of byType) {
           progress(l, members.map((i) => gguf[keys[i]]).join('+'));
           const total = members.reduce((a, i) => a + rowsOf[i], 0);
-          const stacked = new Float32Array(total * cols);
-          let o = 0;
-          for (const i of members) {
-            stacked.set(W[keys[i]], o);
-            o += rowsOf[i] * cols;
-          }
+          const stacked = stackRows(members.map((i) => W[keys[i]]));
           const m = CALIBRATED.includes(t) ? (await gptqAsync(stacked, total, cols, calib, { type: t as CalibratedType })).matrix : quantize(stacked, total, cols, t);
           const rb = m.data.byteLength / total;
           let r0 = 0;
@@ -173,12 +168,7 @@ export async function calibrateLlama(hp: LlamaHparams, w: ModelWeights, sequence
         if (!CALIBRATED.includes(type[lead])) return new Float32Array(cols).fill(1);
         progress(l, keys.map((k) => gguf[k]).join('+'));
         const total = rowsOf.reduce((a, b) => a + b, 0);
-        const joint = new Float32Array(total * cols);
-        let o = 0;
-        for (const [i, k] of keys.entries()) {
-          joint.set(W[k], o);
-          o += rowsOf[i] * cols;
-        }
+        const joint = stackRows(keys.map((k) => W[k]));
         scales = (await awqAsync(joint, total, cols, calib, { type: type[lead] as CalibratedType, clip: false })).inputScales;
       }
       for (const [i, k] of keys.entries()) {
@@ -218,6 +208,17 @@ function scaleRows(w: Float32Array, rows: number, cols: number, s: Float32Array)
     const inv = 1 / s[r];
     for (let j = 0; j < cols; j++) w[r * cols + j] *= inv;
   }
+}
+
+/** The matrices' rows one after another (layers that read one input, as one matrix). */
+function stackRows(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }
 
 function addInto(x: Float32Array, y: Float32Array): void {
