@@ -5,6 +5,7 @@
 
 import type { CalibParams } from './backend';
 import { QkError } from './errors';
+import { storageType } from './js/gptq';
 import { impl } from './runtime';
 import { TYPES, type QuantizedMatrix, type WeightType } from './types';
 import { checkCount, checkF32 } from './validate';
@@ -113,7 +114,7 @@ function prepareJob(what: 'gptq' | 'awq', weights: unknown, rows: unknown, cols:
     }
   }
   const p: CalibParams = { type, groupSize, sym, actOrder: bool(o.actOrder, false, `${what}: opts.actOrder`), damp, batch, grid, tokens, clip: bool(o.clip, true, `${what}: opts.clip`), scales };
-  const storage: WeightType = type === 'int4' ? (sym ? 'q4_0' : 'q8_0') : type;
+  const storage: WeightType = storageType(p);
   const t = TYPES[storage];
   return { p, n: calib.length / c, storage, dst: new Uint8Array(r * (c / t.blockSize) * t.blockBytes) };
 }
